@@ -1,0 +1,197 @@
+"""Scaled dot-product attention with several heads.
+
+This module holds what self-attention and cross-attention share: the
+Q/K/V/O projection weights and the attention itself,
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V,
+
+computed per head and mixed back to the model width by W_O. The two public
+layers, `MultiHeadSelfAttention` and `CrossAttention`, only decide where
+queries, keys and values come from.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_transformer.layers import _validation
+
+
+class MultiHeadAttentionBase(keras.layers.Layer):
+    """Projections and attention shared by the public attention layers.
+
+    Weights (created in `build`), with `H = num_heads` and `d_k = key_dim`:
+    `query_kernel`, `key_kernel`, `value_kernel` of shape
+    `(input_dim, H * d_k)` and `output_kernel` `(H * d_k, output_dim)`,
+    each with a bias when `use_bias`. Head `h` uses columns
+    `h * d_k : (h + 1) * d_k` of the Q/K/V kernels.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim=None,
+        dropout_rate=0.0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = _validation.check_positive_int("num_heads", num_heads)
+        if key_dim is not None:
+            _validation.check_positive_int("key_dim", key_dim)
+        self.key_dim = key_dim
+        self.dropout_rate = _validation.check_rate("dropout_rate", dropout_rate)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+        self._attention_dropout = keras.layers.Dropout(
+            self.dropout_rate,
+            dtype=self.dtype_policy,
+            name="attention_dropout",
+        )
+
+    # -- weights -----------------------------------------------------------
+
+    def _build_projections(self, query_dim, context_dim):
+        if self.key_dim is None:
+            _validation.check_divisible(query_dim, self.num_heads)
+            self._head_dim = query_dim // self.num_heads
+        else:
+            self._head_dim = self.key_dim
+        self._output_dim = query_dim
+        inner = self.num_heads * self._head_dim
+        for name, rows in (
+            ("query", query_dim),
+            ("key", context_dim),
+            ("value", context_dim),
+        ):
+            kernel = self.add_weight(
+                name=f"{name}_kernel",
+                shape=(rows, inner),
+                initializer=self.kernel_initializer,
+            )
+            setattr(self, f"{name}_kernel", kernel)
+            bias = None
+            if self.use_bias:
+                bias = self.add_weight(
+                    name=f"{name}_bias",
+                    shape=(inner,),
+                    initializer=self.bias_initializer,
+                )
+            setattr(self, f"{name}_bias", bias)
+        self.output_kernel = self.add_weight(
+            name="output_kernel",
+            shape=(inner, query_dim),
+            initializer=self.kernel_initializer,
+        )
+        self.output_bias = None
+        if self.use_bias:
+            self.output_bias = self.add_weight(
+                name="output_bias",
+                shape=(query_dim,),
+                initializer=self.bias_initializer,
+            )
+
+    def _project(self, x, names):
+        """One matrix multiply for all the projections in `names`.
+
+        Returns one `(batch, length, H, d_k)` tensor per name. Fusing Q, K
+        and V into a single multiply is the same math as three, but faster.
+        """
+        kernels = [getattr(self, f"{n}_kernel") for n in names]
+        kernel = (
+            kernels[0] if len(kernels) == 1 else ops.concatenate(kernels, 1)
+        )
+        y = ops.matmul(x, kernel)
+        if self.use_bias:
+            biases = [getattr(self, f"{n}_bias") for n in names]
+            bias = biases[0] if len(biases) == 1 else ops.concatenate(biases, 0)
+            y = ops.add(y, bias)
+        shape = ops.shape(x)
+        y = ops.reshape(
+            y, (shape[0], shape[1], len(names), self.num_heads, self._head_dim)
+        )
+        return [y[:, :, i] for i in range(len(names))]
+
+    def _output_projection(self, heads):
+        """Concatenates the heads and mixes them with W_O."""
+        shape = ops.shape(heads)
+        merged = ops.reshape(
+            heads, (shape[0], shape[1], self.num_heads * self._head_dim)
+        )
+        y = ops.matmul(merged, self.output_kernel)
+        if self.use_bias:
+            y = ops.add(y, self.output_bias)
+        return y
+
+    # -- attention ---------------------------------------------------------
+
+    def _attend(self, query, key, value, mask, return_scores, training):
+        """softmax(Q K^T / sqrt(d_k)) V per head.
+
+        Args:
+            query: `(batch, query_length, H, d_k)`.
+            key, value: `(batch, key_length, H, d_k)`.
+            mask: `None` or boolean, broadcastable to
+                `(batch, query_length, key_length)`; true = may attend.
+            return_scores: also return the weights `(batch, H, q_len, k_len)`.
+
+        The queries are scaled by 1/sqrt(d_k) before the product, which keeps
+        the logits in range under float16. When the weights are not needed
+        and no dropout applies, the fused `keras.ops.dot_product_attention`
+        does the work; otherwise the weights are formed explicitly, with the
+        masked softmax in float32.
+        """
+        query = ops.multiply(
+            query, ops.cast(1.0 / math.sqrt(self._head_dim), query.dtype)
+        )
+        if mask is not None:
+            mask = ops.expand_dims(ops.cast(mask, "bool"), axis=-3)
+        use_dropout = self.dropout_rate > 0.0 and bool(training)
+        if not return_scores and not use_dropout:
+            return ops.dot_product_attention(
+                query, key, value, mask=mask, scale=1.0
+            )
+
+        logits = ops.einsum("bqhd,bkhd->bhqk", query, key)
+        logits = ops.cast(logits, "float32")
+        if mask is not None:
+            logits = ops.where(mask, logits, _LARGE_NEGATIVE)
+        weights = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
+        dropped = self._attention_dropout(weights, training=training)
+        output = ops.einsum("bhqk,bkhd->bqhd", dropped, value)
+        if return_scores:
+            return output, weights
+        return output
+
+    def compute_output_spec(self, *args, **kwargs):
+        # Trace `call`: what it returns depends on call flags (scores, cache)
+        # that `compute_output_shape` cannot see.
+        return keras.Operation.compute_output_spec(self, *args, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "dropout_rate": self.dropout_rate,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
+
+
+# Masked logits get this value (in float32): exp() of it is exactly 0, yet a
+# row with every key masked still gives finite, uniform weights, not NaN.
+_LARGE_NEGATIVE = -1e9

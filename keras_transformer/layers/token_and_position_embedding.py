@@ -1,0 +1,142 @@
+"""Token embedding scaled by sqrt(d_model), plus positions."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_transformer.layers import _validation
+from keras_transformer.layers.positional_encoding import PositionalEncoding
+
+POSITION_KINDS = ("sinusoidal", "learned")
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """Turns token ids into vectors that also say where each token stands.
+
+    `x = Embedding(ids) * sqrt(d_model) + P`, where `P` is the sinusoidal
+    encoding of the paper or a learned `(max_length, d_model)` table. The
+    scaling keeps the token signal from being drowned by the positions.
+
+    Args:
+        vocab_size: int. Number of token ids.
+        d_model: int. Width of every token vector.
+        max_length: int. Longest sequence accepted.
+        position: `"sinusoidal"` (default) or `"learned"`.
+        mask_zero: bool. Id 0 is padding: the output carries a Keras mask
+            that is false there. Defaults to `True`.
+        embeddings_initializer: initializer of the token (and learned
+            position) tables. Defaults to `"uniform"`.
+        **kwargs: base layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: integer tensor `(batch, length)`.
+        start_index: int or scalar tensor. Position of `inputs[:, 0]`, for
+            decoding one token at a time. Defaults to `0`.
+
+    Returns:
+        A float tensor `(batch, length, d_model)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> embed = TokenAndPositionEmbedding(vocab_size=10, d_model=4,
+    ...                                   max_length=8)
+    >>> out = embed(np.array([[3, 4, 0]]))
+    >>> tuple(out.shape), np.asarray(out._keras_mask).tolist()
+    ((1, 3, 4), [[True, True, False]])
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        d_model,
+        max_length,
+        position="sinusoidal",
+        mask_zero=True,
+        embeddings_initializer="uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = _validation.check_positive_int(
+            "vocab_size", vocab_size
+        )
+        self.d_model = _validation.check_positive_int("d_model", d_model)
+        self.max_length = _validation.check_positive_int(
+            "max_length", max_length
+        )
+        if position not in POSITION_KINDS:
+            raise ValueError(
+                f"`position` must be one of {POSITION_KINDS}. "
+                f"Received: position={position!r}"
+            )
+        self.position = position
+        self.mask_zero = bool(mask_zero)
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer
+        )
+        self.supports_masking = self.mask_zero
+        self._token_embedding = keras.layers.Embedding(
+            vocab_size,
+            d_model,
+            embeddings_initializer=self.embeddings_initializer,
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        if position == "learned":
+            self._position_embedding = keras.layers.Embedding(
+                max_length,
+                d_model,
+                embeddings_initializer=self.embeddings_initializer,
+                dtype=self.dtype_policy,
+                name="position_embedding",
+            )
+        else:
+            self._position_embedding = PositionalEncoding(
+                max_length, dtype=self.dtype_policy, name="position_encoding"
+            )
+
+    def build(self, inputs_shape):
+        _validation.check_rank(self.name, "inputs", inputs_shape, 2)
+        self._token_embedding.build(inputs_shape)
+        if self.position == "learned":
+            self._position_embedding.build((self.max_length,))
+        else:
+            self._position_embedding.build(
+                tuple(inputs_shape) + (self.d_model,)
+            )
+
+    def call(self, inputs, start_index=0):
+        _validation.check_length(self.name, inputs.shape[1], self.max_length)
+        x = self._token_embedding(inputs)
+        x = ops.multiply(x, ops.cast(math.sqrt(self.d_model), x.dtype))
+        if self.position == "sinusoidal":
+            return self._position_embedding(x, start_index=start_index)
+        positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
+        positions = positions + ops.cast(start_index, "int32")
+        return ops.add(x, self._position_embedding(positions)[None])
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(inputs, 0)
+
+    def compute_output_shape(self, inputs_shape):
+        return tuple(inputs_shape) + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "d_model": self.d_model,
+                "max_length": self.max_length,
+                "position": self.position,
+                "mask_zero": self.mask_zero,
+                "embeddings_initializer": keras.initializers.serialize(
+                    self.embeddings_initializer
+                ),
+            }
+        )
+        return config

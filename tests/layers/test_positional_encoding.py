@@ -1,0 +1,75 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_transformer.layers import PositionalEncoding
+from tests.layer_test_case import run_layer_test
+
+
+def closed_form(length, d_model, start=0, base=10000.0):
+    """PE(pos, 2i) = sin(pos / base^(2i/d)), PE(pos, 2i+1) = cos(...)."""
+    pe = np.zeros((length, d_model))
+    for pos in range(start, start + length):
+        for i in range(0, d_model, 2):
+            angle = pos / base ** (i / d_model)
+            pe[pos - start, i] = np.sin(angle)
+            if i + 1 < d_model:
+                pe[pos - start, i + 1] = np.cos(angle)
+    return pe
+
+
+def test_layer_contract():
+    run_layer_test(
+        PositionalEncoding,
+        {"max_length": 16},
+        input_shape=(2, 5, 8),
+        expected_output_shape=(2, 5, 8),
+    )
+
+
+@pytest.mark.parametrize("d_model", [4, 7, 16, 64])
+def test_equals_closed_form(d_model):
+    length = 50
+    out = PositionalEncoding()(np.zeros((1, length, d_model), "float32"))
+    np.testing.assert_allclose(out[0], closed_form(length, d_model), atol=1e-5)
+
+
+def test_far_positions_and_base():
+    layer = PositionalEncoding(max_length=2048, base=500)
+    out = layer(np.zeros((1, 2048, 32), "float32"))
+    np.testing.assert_allclose(
+        out[0, -8:], closed_form(2048, 32, base=500)[-8:], atol=5e-4
+    )
+
+
+def test_start_index_continues_the_sequence():
+    layer = PositionalEncoding()
+    full = layer(np.zeros((1, 10, 8), "float32"))
+    step = layer(np.zeros((1, 1, 8), "float32"), start_index=7)
+    np.testing.assert_allclose(step[0, 0], full[0, 7], atol=1e-6)
+
+
+def test_adds_to_inputs_and_keeps_the_mask():
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    inputs = keras.Input((5, 8))
+    masked = keras.layers.Masking(0.0)(inputs)
+    model = keras.Model(inputs, PositionalEncoding()(masked))
+    np.testing.assert_allclose(model(x), x + closed_form(5, 8)[None], atol=1e-5)
+    assert PositionalEncoding().supports_masking
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_compute_dtype(policy):
+    out = PositionalEncoding(dtype=policy)(np.zeros((1, 4, 8), "float32"))
+    assert out.dtype == policy.split("_")[1]
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match=r"length=9, max_length=8"):
+        PositionalEncoding(max_length=8)(np.zeros((1, 9, 4), "float32"))
+    with pytest.raises(ValueError, match=r"max_length=0"):
+        PositionalEncoding(max_length=0)
+    with pytest.raises(ValueError, match=r"base=1"):
+        PositionalEncoding(base=1)
+    with pytest.raises(ValueError, match=r"rank 3.*inputs.shape=\(1, 4\)"):
+        PositionalEncoding()(np.zeros((1, 4), "float32"))

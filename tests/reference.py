@@ -1,0 +1,56 @@
+"""NumPy references for the math the layers implement."""
+
+import numpy as np
+
+
+def softmax(x, axis=-1):
+    x = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def attention_weights(layer):
+    """The layer's projections as NumPy: kernels `(in, H, d_k)` and biases
+    `(H, d_k)` for Q, K, V; `W_O` as `(H, d_k, out)`."""
+    heads, d_k = layer.num_heads, layer._head_dim
+
+    def split(name):
+        kernel = np.asarray(getattr(layer, f"{name}_kernel"))
+        bias = np.asarray(getattr(layer, f"{name}_bias"))
+        return kernel.reshape(-1, heads, d_k), bias.reshape(heads, d_k)
+
+    w_o = np.asarray(layer.output_kernel).reshape(heads, d_k, -1)
+    return (
+        split("query"),
+        split("key"),
+        split("value"),
+        (
+            w_o,
+            np.asarray(layer.output_bias),
+        ),
+    )
+
+
+def multi_head_attention(layer, query_input, context, mask=None):
+    """softmax(Q K^T / sqrt(d_k)) V per head, then W_O, in float64.
+
+    Returns `(outputs, weights)`; `mask` `(batch, q_len, k_len)` is true
+    where attending is allowed.
+    """
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = attention_weights(layer)
+    q = np.einsum("btd,dhk->bthk", query_input, wq) + bq
+    k = np.einsum("bsd,dhk->bshk", context, wk) + bk
+    v = np.einsum("bsd,dhk->bshk", context, wv) + bv
+    d_k = q.shape[-1]
+    logits = np.einsum("bthk,bshk->bhts", q, k) / np.sqrt(d_k)
+    if mask is not None:
+        logits = np.where(mask[:, None], logits, -np.inf)
+    weights = softmax(logits)
+    heads = np.einsum("bhts,bshk->bthk", weights, v)
+    return np.einsum("bthk,hko->bto", heads, wo) + bo, weights
+
+
+def layer_norm(x, gamma, beta, epsilon):
+    mean = x.mean(-1, keepdims=True)
+    var = x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
