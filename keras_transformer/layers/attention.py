@@ -96,26 +96,16 @@ class MultiHeadAttentionBase(keras.layers.Layer):
                 initializer=self.bias_initializer,
             )
 
-    def _project(self, x, names):
-        """One matrix multiply for all the projections in `names`.
-
-        Returns one `(batch, length, H, d_k)` tensor per name. Fusing Q, K
-        and V into a single multiply is the same math as three, but faster.
-        """
-        kernels = [getattr(self, f"{n}_kernel") for n in names]
-        kernel = (
-            kernels[0] if len(kernels) == 1 else ops.concatenate(kernels, 1)
-        )
-        y = ops.matmul(x, kernel)
+    def _project(self, x, name):
+        """`x W + b` for the `name` projection, split into heads:
+        `(batch, length, H, d_k)`."""
+        y = ops.einsum("btd,dn->btn", x, getattr(self, f"{name}_kernel"))
         if self.use_bias:
-            biases = [getattr(self, f"{n}_bias") for n in names]
-            bias = biases[0] if len(biases) == 1 else ops.concatenate(biases, 0)
-            y = ops.add(y, bias)
+            y = ops.add(y, getattr(self, f"{name}_bias"))
         shape = ops.shape(x)
-        y = ops.reshape(
-            y, (shape[0], shape[1], len(names), self.num_heads, self._head_dim)
+        return ops.reshape(
+            y, (shape[0], shape[1], self.num_heads, self._head_dim)
         )
-        return [y[:, :, i] for i in range(len(names))]
 
     def _output_projection(self, heads):
         """Concatenates the heads and mixes them with W_O."""
@@ -123,7 +113,7 @@ class MultiHeadAttentionBase(keras.layers.Layer):
         merged = ops.reshape(
             heads, (shape[0], shape[1], self.num_heads * self._head_dim)
         )
-        y = ops.matmul(merged, self.output_kernel)
+        y = ops.einsum("btn,nd->btd", merged, self.output_kernel)
         if self.use_bias:
             y = ops.add(y, self.output_bias)
         return y

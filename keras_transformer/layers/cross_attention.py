@@ -76,14 +76,15 @@ class CrossAttention(MultiHeadAttentionBase):
         training=None,
         context_mask=None,
     ):
-        (query,) = self._project(inputs, ("query",))
+        query = self._project(inputs, "query")
         if cache is None:
             if context is None:
                 raise ValueError(
                     f"{self.name} needs `context` or `cache`. "
                     "Received: context=None, cache=None"
                 )
-            key, value = self._project(context, ("key", "value"))
+            key = self._project(context, "key")
+            value = self._project(context, "value")
         else:
             key, value = cache[:, 0], cache[:, 1]
         padding = masks.resolve_padding_mask(context_padding_mask, context_mask)
@@ -103,7 +104,8 @@ class CrossAttention(MultiHeadAttentionBase):
     def compute_cache(self, context):
         """The context's keys and values `(batch, 2, context_length, H, d_k)`,
         to pass as `cache` at every decoding step."""
-        key, value = self._project(context, ("key", "value"))
+        key = self._project(context, "key")
+        value = self._project(context, "value")
         return ops.stack((key, value), axis=1)
 
     def compute_output_shape(self, inputs_shape, context_shape=None):

@@ -86,7 +86,9 @@ class MultiHeadSelfAttention(MultiHeadAttentionBase):
         mask=None,
         inputs_mask=None,
     ):
-        query, key, value = self._project(inputs, ("query", "key", "value"))
+        query = self._project(inputs, "query")
+        key = self._project(inputs, "key")
+        value = self._project(inputs, "value")
         if cache is None:
             padding = masks.resolve_padding_mask(
                 padding_mask, mask if mask is not None else inputs_mask
