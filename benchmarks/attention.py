@@ -150,7 +150,9 @@ def main(argv=None):
             ),
         }
         for name, (ours, reference) in pairs.items():
-            steps = [make_step(layer, x, args.xla) for layer in (ours, reference)]
+            steps = [
+                make_step(layer, x, args.xla) for layer in (ours, reference)
+            ]
             ours_s, ref_s = time_pair(steps, x, args.rounds, iters)
             print(
                 f"{name:<22}{d_model:>8}{length:>8}"

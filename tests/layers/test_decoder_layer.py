@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -186,3 +187,22 @@ def test_errors_name_the_argument():
         DecoderLayer(D, 3, F)
     with pytest.raises(ValueError, match=r"dropout_rate=1\.0"):
         DecoderLayer(D, H, F, dropout_rate=1.0)
+
+
+def test_implicit_masks_flow_through_a_functional_model():
+    """Embeddings with mask_zero give the decoder both padding masks: the
+    same sentences padded to more length give the same outputs."""
+    from keras_transformer.layers import TokenAndPositionEmbedding
+
+    src = keras.Input((None,), dtype="int32")
+    tgt = keras.Input((None,), dtype="int32")
+    context = TokenAndPositionEmbedding(20, D, 16)(src)
+    x = TokenAndPositionEmbedding(20, D, 16)(tgt)
+    model = keras.Model([src, tgt], DecoderLayer(D, H, F)(x, context))
+    source = np.array([[3, 4, 0], [5, 6, 7]])
+    target = np.array([[8, 9, 0], [1, 2, 3]])
+    short = np.asarray(model([source, target]))
+    padded = [np.pad(a, ((0, 0), (0, 3))) for a in (source, target)]
+    long = np.asarray(model(padded))
+    np.testing.assert_allclose(long[0, :2], short[0, :2], atol=1e-5)
+    np.testing.assert_allclose(long[1, :3], short[1, :3], atol=1e-5)
