@@ -18,7 +18,8 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     is `(1 - eps) * one_hot + eps / vocab_size`.
 
     Args:
-        pad_id: int. Label id of padding. Defaults to `0`.
+        pad_id: int or `None`. Label id of padding. Defaults to `0`;
+            `None` counts every label (for classification).
         label_smoothing: float in [0, 1). Defaults to `0.0`.
         from_logits: bool. Predictions are logits. Defaults to `True`.
         reduction: as for Keras losses; the default
@@ -45,14 +46,17 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.pad_id = int(pad_id)
+        self.pad_id = None if pad_id is None else int(pad_id)
         self.label_smoothing = _validation.check_rate(
             "label_smoothing", label_smoothing
         )
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        weights = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
+        if self.pad_id is None:
+            weights = ops.ones(ops.shape(y_true), "float32")
+        else:
+            weights = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
         if sample_weight is not None:
             sample_weight = ops.cast(sample_weight, "float32")
             while len(sample_weight.shape) < len(weights.shape):

@@ -3,12 +3,17 @@
 from keras_transformer.layers import masks
 from keras_transformer.layers.cross_attention import CrossAttention
 from keras_transformer.layers.decoder_layer import DecoderLayer
+from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.encoder_layer import EncoderLayer
 from keras_transformer.layers.feed_forward import FeedForward
 from keras_transformer.layers.masks import look_ahead_mask
 from keras_transformer.layers.masks import padding_mask
 from keras_transformer.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
+)
+from keras_transformer.layers.patch_embedding import PatchEmbedding
+from keras_transformer.layers.patch_position_embedding import (
+    PatchPositionEmbedding,
 )
 from keras_transformer.layers.positional_encoding import PositionalEncoding
 from keras_transformer.layers.token_and_position_embedding import (
@@ -18,9 +23,12 @@ from keras_transformer.layers.token_and_position_embedding import (
 __all__ = [
     "CrossAttention",
     "DecoderLayer",
+    "Dropout",
     "EncoderLayer",
     "FeedForward",
     "MultiHeadSelfAttention",
+    "PatchEmbedding",
+    "PatchPositionEmbedding",
     "PositionalEncoding",
     "TokenAndPositionEmbedding",
     "look_ahead_mask",

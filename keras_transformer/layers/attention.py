@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers.dropout import Dropout
 
 
 class MultiHeadAttentionBase(keras.layers.Layer):
@@ -48,7 +49,7 @@ class MultiHeadAttentionBase(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.supports_masking = True
-        self._attention_dropout = keras.layers.Dropout(
+        self._attention_dropout = Dropout(
             self.dropout_rate,
             dtype=self.dtype_policy,
             name="attention_dropout",

@@ -6,6 +6,7 @@ import keras
 from keras_transformer.layers import _validation
 from keras_transformer.layers._residual import residual
 from keras_transformer.layers.cross_attention import CrossAttention
+from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.feed_forward import FeedForward
 from keras_transformer.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
@@ -101,9 +102,7 @@ class DecoderLayer(keras.layers.Layer):
             )
 
         def dropout(name):
-            return keras.layers.Dropout(
-                self.dropout_rate, dtype=policy, name=name
-            )
+            return Dropout(self.dropout_rate, dtype=policy, name=name)
 
         self._self_attention = MultiHeadSelfAttention(
             num_heads,

@@ -4,6 +4,7 @@ import keras
 
 from keras_transformer.layers import _validation
 from keras_transformer.layers._residual import residual
+from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.feed_forward import FeedForward
 from keras_transformer.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
@@ -86,7 +87,7 @@ class EncoderLayer(keras.layers.Layer):
             dtype=policy,
             name="self_attention_norm",
         )
-        self._self_attention_dropout = keras.layers.Dropout(
+        self._self_attention_dropout = Dropout(
             self.dropout_rate, dtype=policy, name="self_attention_dropout"
         )
         self._feed_forward = FeedForward(

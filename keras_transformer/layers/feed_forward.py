@@ -3,6 +3,7 @@
 import keras
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
@@ -51,7 +52,7 @@ class FeedForward(keras.layers.Layer):
         self._output_dense = keras.layers.Dense(
             self.d_model, dtype=self.dtype_policy, name="output_dense"
         )
-        self._dropout = keras.layers.Dropout(
+        self._dropout = Dropout(
             self.dropout_rate, dtype=self.dtype_policy, name="dropout"
         )
 

@@ -1,0 +1,5 @@
+"""Models assembled from `keras_transformer.layers`."""
+
+from keras_transformer.models.vision_transformer import VisionTransformer
+
+__all__ = ["VisionTransformer"]

@@ -1,0 +1,93 @@
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from zoo import datasets
+
+
+@pytest.fixture
+def no_download(monkeypatch, tmp_path):
+    """No network and an empty ~/.keras/datasets."""
+
+    def refuse(url, target, md5=None):
+        raise ConnectionError(f"no network for {url}")
+
+    monkeypatch.setattr(datasets, "_fetch", refuse)
+    monkeypatch.setattr(datasets, "DEFAULT_DIR", tmp_path / "home-datasets")
+    monkeypatch.delenv(datasets.DATA_ENV, raising=False)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_not_found_says_where_it_looked(no_download, tmp_path, name):
+    with pytest.raises(datasets.DatasetNotFoundError) as error:
+        datasets.load(name, data_dir=tmp_path / "empty")
+    message = str(error.value)
+    assert str(tmp_path / "empty") in message
+    assert str(tmp_path / "home-datasets") in message
+    assert "--data-dir" in message and datasets.DATA_ENV in message
+    assert "no network" in message
+
+
+def test_environment_variable_is_searched(no_download, monkeypatch, tmp_path):
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path / "from-env"))
+    with pytest.raises(datasets.DatasetNotFoundError, match="from-env"):
+        datasets.load_mnist()
+
+
+def test_damaged_file_fails_its_checksum(data_dir, tmp_path):
+    (tmp_path / "mnist").mkdir()
+    for rel in datasets.MNIST_FILES:
+        shutil.copy(data_dir / rel, tmp_path / rel)
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(labels, "wb") as f:
+        f.write(b"not mnist")
+    with pytest.raises(ValueError, match="Checksum mismatch"):
+        datasets.load_mnist(data_dir=tmp_path)
+
+
+def test_mnist_split_by_index(data_dir):
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(data_dir)
+    assert x_train.shape == (8000, 28, 28, 1) and x_test.shape == (
+        2000,
+        28,
+        28,
+        1,
+    )
+    assert x_train.dtype == np.uint8
+    counts = np.bincount(np.concatenate([y_train, y_test]), minlength=10)
+    # The t10k class counts published with MNIST.
+    assert counts.tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
+
+
+def test_digits_split_is_fixed_and_stratified():
+    (x_train, y_train), (x_test, y_test) = datasets.load_digits()
+    assert x_train.shape == (1437, 8, 8, 1) and x_test.shape == (360, 8, 8, 1)
+    assert x_train.max() == 255
+    again = datasets.load_digits()
+    np.testing.assert_array_equal(again[1][1], y_test)
+
+
+def test_cifar10_jpeg_reader(data_dir):
+    images, labels = datasets._read_jpeg_tar(
+        data_dir / "cifar10-jpeg" / "test.tar.gz"
+    )
+    assert images.shape == (10000, 32, 32, 3) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [1000] * 10
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match=r"dataset='svhn'"):
+        datasets.load("svhn")

@@ -1,0 +1,201 @@
+"""The ViT recipe end to end on scikit-learn's digits, in a few steps."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.zoo.conftest import ROOT
+from zoo.__main__ import main
+from zoo.__main__ import run
+
+RUN_FILES = [
+    "config.json",
+    "history.csv",
+    "metrics.json",
+    "model.keras",
+    "training_curves.png",
+    "attention_maps.png",
+    "checkpoints/best.weights.h5",
+]
+
+
+def zoo(*args, env=None, **kwargs):
+    """Runs `python -m zoo ARGS` in a fresh process."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "zoo", *map(str, args)],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    metrics = main(
+        [
+            "train",
+            "vit",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
+    assert metrics == 0
+    return out
+
+
+def test_help_everywhere(capsys):
+    for args in (
+        [],
+        ["train"],
+        ["train", "vit", "--help"],
+        ["evaluate", "--help"],
+        ["predict", "--help"],
+    ):
+        try:
+            main(args)
+        except SystemExit as exit:
+            assert exit.code == 0
+        assert "usage" in capsys.readouterr().out.lower()
+
+
+def test_train_writes_every_file(digits_run):
+    for name in RUN_FILES:
+        assert (digits_run / name).is_file(), name
+    assert any((digits_run / "logs").rglob("*tfevents*"))
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["preset"] == "digits-tiny" and config["config"]["epochs"] == 2
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert [row["epoch"] for row in history(digits_run)] == ["0", "1"]
+
+
+def test_evaluate_reproduces_the_training_figure(digits_run, capsys):
+    main(["evaluate", str(digits_run)])
+    printed = capsys.readouterr().out
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    np.testing.assert_allclose(
+        metrics["evaluate_test_accuracy"], metrics["test_accuracy"], atol=1e-6
+    )
+    assert f"{metrics['test_accuracy']:.4f}" in printed
+
+
+def test_predict_agrees_with_the_model(digits_run, tmp_path, capsys):
+    import keras
+    from PIL import Image
+
+    from zoo import datasets
+
+    _, (x_test, _) = datasets.load_digits()
+    path = tmp_path / "digit.png"
+    Image.fromarray(x_test[0, :, :, 0]).save(path)
+    model = keras.saving.load_model(digits_run / "model.keras")
+    expected = int(np.argmax(model.predict(x_test[:1].astype("float32"))))
+    main(["predict", str(digits_run), str(path)])
+    assert f"{path}: {expected} (" in capsys.readouterr().out
+
+
+def test_predict_refuses_bad_images(digits_run, tmp_path, capsys):
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((28, 28), "uint8")).save(big)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    assert run(["predict", str(digits_run), str(big)]) == 2
+    assert "28x28 pixels" in capsys.readouterr().err
+    assert run(["predict", str(digits_run), str(big), "--resize"]) == 0
+    assert run(["predict", str(digits_run), str(text)]) == 2
+    assert "not an image" in capsys.readouterr().err
+    assert run(["evaluate", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_at_its_last_epoch(tmp_path):
+    out = tmp_path / "resume"
+    args = [
+        "train",
+        "vit",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "40",
+        "--out",
+        out,
+    ]
+    first = zoo(*args)
+    metadata = out / "checkpoints" / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while not metadata.is_file() and time.time() < deadline:
+        assert first.poll() is None, first.stdout.read()
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    saved_epoch = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= saved_epoch < 40
+
+    second = zoo(*args)
+    output, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, output
+    assert f"Resuming after epoch {saved_epoch}" in output
+    assert f"Epoch {saved_epoch + 1}/40" in output
+    assert "Epoch 1/40" not in output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_after_epoch"] == saved_epoch
+    epochs = [int(row["epoch"]) for row in history(out)]
+    assert epochs[-1] == 39 and epochs == sorted(set(epochs))
+
+
+def test_mirrored_strategy_matches_default(tmp_path):
+    """One step on two logical CPUs equals one step on one device: the same
+    training loss, and the same validation loss after the update."""
+    results = {}
+    for strategy in ("default", "mirrored"):
+        out = tmp_path / strategy
+        proc = zoo(
+            "train",
+            "vit",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--dropout-rate",
+            "0",
+            "--strategy",
+            strategy,
+            "--cpu-replicas",
+            "2",
+            "--out",
+            out,
+        )
+        output, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, output
+        (row,) = history(out)
+        results[strategy] = (float(row["loss"]), float(row["val_loss"]))
+    np.testing.assert_allclose(
+        results["mirrored"], results["default"], rtol=1e-4
+    )

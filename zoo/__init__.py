@@ -1,0 +1,1 @@
+"""Training recipes for keras_transformer, run as `python -m zoo ...`."""

@@ -1,0 +1,321 @@
+"""Real datasets for the zoo recipes.
+
+Each loader looks for its files in a local data folder first (`--data-dir`,
+else the environment variable `KERAS_TRANSFORMER_DATA`, else
+`~/.keras/datasets`), verifies their checksum, and only then downloads
+from the dataset's public source. When neither works it raises
+`DatasetNotFoundError`, which says where it looked and how to point the
+loader at a local copy. The folder layout is that of the project's data
+README: `mnist/t10k-images-idx3-ubyte.gz`, `cifar10-jpeg/train.tar.gz`, ...
+"""
+
+import gzip
+import hashlib
+import io
+import os
+import pathlib
+import pickle
+import tarfile
+
+import numpy as np
+
+DATA_ENV = "KERAS_TRANSFORMER_DATA"
+DEFAULT_DIR = pathlib.Path("~/.keras/datasets").expanduser()
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is neither in a local folder nor downloadable."""
+
+
+def search_dirs(data_dir=None):
+    """The folders searched, in order."""
+    dirs = []
+    if data_dir:
+        dirs.append(pathlib.Path(data_dir).expanduser())
+    elif os.environ.get(DATA_ENV):
+        dirs.append(pathlib.Path(os.environ[DATA_ENV]).expanduser())
+    dirs.append(DEFAULT_DIR)
+    return dirs
+
+
+def sha256(path, decompress=False):
+    opener = gzip.open if decompress else open
+    digest = hashlib.sha256()
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _not_found(name, relpaths, dirs, download_error):
+    looked = "\n".join(f"  {d / p}" for d in dirs for p in relpaths)
+    reason = (
+        f"\nThe download failed: {download_error}" if download_error else ""
+    )
+    return DatasetNotFoundError(
+        f"Dataset {name!r} not found. Looked for:\n{looked}{reason}\n"
+        f"Put the files there, or point the loader at a folder that has "
+        f"them with --data-dir DIR or {DATA_ENV}=DIR."
+    )
+
+
+def locate(name, files, data_dir=None, download=None):
+    """Paths of `files` (relative path -> check) in the first folder that has
+    them all; else `download(target_dir)`.
+
+    Each check is `(sha256, decompress)`: the expected sha256 of the file,
+    or of its gzip-decompressed content when `decompress` is true (so a
+    re-compressed copy of the same data passes too).
+    """
+    dirs = search_dirs(data_dir)
+    for folder in dirs:
+        paths = {rel: folder / rel for rel in files}
+        if all(p.is_file() for p in paths.values()):
+            for rel, (expected, decompress) in files.items():
+                actual = sha256(paths[rel], decompress)
+                if actual != expected:
+                    raise ValueError(
+                        f"Checksum mismatch for {paths[rel]}: expected "
+                        f"sha256 {expected}, got {actual}. The file is "
+                        "damaged or is not the expected dataset."
+                    )
+            return paths
+    error = None
+    if download is not None:
+        try:
+            return download(DEFAULT_DIR)
+        except Exception as e:  # no network, server gone, bad checksum
+            error = e
+    raise _not_found(name, list(files), dirs, error)
+
+
+def _fetch(url, target, md5=None):
+    """Downloads `url` to `target` (checksum verified) via Keras."""
+    import keras
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return pathlib.Path(
+        keras.utils.get_file(
+            fname=target.name,
+            origin=url,
+            file_hash=md5,
+            hash_algorithm="md5",
+            cache_dir=str(target.parent),
+            cache_subdir="",
+        )
+    )
+
+
+# -- scikit-learn digits -----------------------------------------------------
+
+
+def load_digits(test_fraction=0.2, seed=0):
+    """scikit-learn's 1,797 8x8 digits, scaled to 0-255, as
+    `(x_train, y_train), (x_test, y_test)` with `x` `(n, 8, 8, 1)` uint8.
+
+    The split is stratified and seeded (`seed=0`, 20% test: 1,437 / 360).
+    Ships with scikit-learn: nothing to download.
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = sklearn_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype("uint8")
+    x_train, x_test, y_train, y_test = train_test_split(
+        images[..., None],
+        digits.target.astype("int32"),
+        test_size=test_fraction,
+        random_state=seed,
+        stratify=digits.target,
+    )
+    return (x_train, y_train), (x_test, y_test)
+
+
+# -- MNIST (the 10k test split) ----------------------------------------------
+
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+# sha256 of the decompressed IDX files (the official MNIST content).
+MNIST_FILES = {
+    "mnist/t10k-images-idx3-ubyte.gz": (
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        True,
+    ),
+    "mnist/t10k-labels-idx1-ubyte.gz": (
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        True,
+    ),
+}
+MNIST_TRAIN_SIZE = 8000
+
+
+def _read_idx(path, magic):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    header = np.frombuffer(data[:4], ">i4")[0]
+    if header != magic:
+        raise ValueError(f"{path} is not an IDX file with magic {magic}")
+    if magic == 2051:
+        count, rows, cols = np.frombuffer(data[4:16], ">i4")
+        return np.frombuffer(data[16:], "uint8").reshape(count, rows, cols)
+    return np.frombuffer(data[8:], "uint8")
+
+
+def _download_mnist(folder):
+    paths = {}
+    for rel in MNIST_FILES:
+        paths[rel] = _fetch(MNIST_URL + pathlib.Path(rel).name, folder / rel)
+        expected, _ = MNIST_FILES[rel]
+        if sha256(paths[rel], decompress=True) != expected:
+            raise ValueError(f"checksum mismatch for {paths[rel]}")
+    return paths
+
+
+def load_mnist(data_dir=None):
+    """The 10,000-image MNIST t10k split, cut by index: images 0-7,999 for
+    training and 8,000-9,999 for testing (`(n, 28, 28, 1)` uint8).
+
+    Only t10k is used so that the recipe runs from the project's local
+    data folder; the 60k training split is not needed.
+    """
+    paths = locate("mnist", MNIST_FILES, data_dir, _download_mnist)
+    images = _read_idx(paths["mnist/t10k-images-idx3-ubyte.gz"], 2051)
+    labels = _read_idx(paths["mnist/t10k-labels-idx1-ubyte.gz"], 2049)
+    images, labels = images[..., None], labels.astype("int32")
+    n = MNIST_TRAIN_SIZE
+    return (images[:n], labels[:n]), (images[n:], labels[n:])
+
+
+# -- CIFAR-10 ------------------------------------------------------------------
+
+CIFAR10_JPEG_FILES = {
+    "cifar10-jpeg/train.tar.gz": (
+        "ce19cfd48221e91a4cb100e2506cce8fea36caa534f9b99d7748549153d7592d",
+        False,
+    ),
+    "cifar10-jpeg/test.tar.gz": (
+        "6e9a9a38d8575e9a444a2bb1118f130db6dd70067379b40777c9f1c681916d0f",
+        False,
+    ),
+}
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+
+def _read_jpeg_tar(path):
+    """All `split/<class>/NNNN.jpg` members, decoded, in member order."""
+    from PIL import Image
+
+    images, labels = [], []
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            if not member.isfile() or not member.name.endswith(".jpg"):
+                continue
+            label = CIFAR10_CLASSES.index(member.name.split("/")[-2])
+            with Image.open(io.BytesIO(tar.extractfile(member).read())) as im:
+                images.append(np.asarray(im.convert("RGB")))
+            labels.append(label)
+    return np.stack(images), np.asarray(labels, "int32")
+
+
+def _read_python_tar(path):
+    """The official pickled batches (the download source)."""
+    splits = {"train": [], "test": []}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            name = member.name.rsplit("/", 1)[-1]
+            if name.startswith("data_batch") or name == "test_batch":
+                batch = pickle.load(  # noqa: S301 (checksummed archive)
+                    tar.extractfile(member), encoding="bytes"
+                )
+                x = batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+                y = np.asarray(batch[b"labels"], "int32")
+                key = "test" if name == "test_batch" else "train"
+                splits[key].append((name, x, y))
+    out = []
+    for key in ("train", "test"):
+        parts = sorted(splits[key], key=lambda part: part[0])
+        out.append(
+            (
+                np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]),
+            )
+        )
+    return tuple(out)
+
+
+def load_cifar10(data_dir=None):
+    """CIFAR-10: 50,000 training and 10,000 test 32x32 RGB images
+    (`(n, 32, 32, 3)` uint8, labels 0-9 in the standard class order).
+
+    Reads the JPEG tarballs of a local data folder when present; otherwise
+    downloads the official archive (md5 checked). Decoded arrays are cached
+    next to the tarballs' search folder in `~/.keras/datasets` as `.npz`.
+    """
+    cache = DEFAULT_DIR / "cifar10-jpeg-decoded.npz"
+    try:
+        paths = locate("cifar10", CIFAR10_JPEG_FILES, data_dir, download=None)
+    except DatasetNotFoundError as not_found:
+        try:
+            archive = _fetch(
+                CIFAR10_URL,
+                DEFAULT_DIR / "cifar-10-python.tar.gz",
+                md5=CIFAR10_MD5,
+            )
+        except Exception as e:
+            raise _not_found(
+                "cifar10", list(CIFAR10_JPEG_FILES), search_dirs(data_dir), e
+            ) from not_found
+        return _read_python_tar(archive)
+    key = sha256(paths["cifar10-jpeg/test.tar.gz"])[:16]
+    if cache.is_file():
+        with np.load(cache) as arrays:
+            if str(arrays["key"]) == key:
+                return (arrays["x_train"], arrays["y_train"]), (
+                    arrays["x_test"],
+                    arrays["y_test"],
+                )
+    train = _read_jpeg_tar(paths["cifar10-jpeg/train.tar.gz"])
+    test = _read_jpeg_tar(paths["cifar10-jpeg/test.tar.gz"])
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            cache,
+            key=key,
+            x_train=train[0],
+            y_train=train[1],
+            x_test=test[0],
+            y_test=test[1],
+        )
+    except OSError:
+        pass  # a read-only home only costs the decoding next time
+    return train, test
+
+
+LOADERS = {
+    "digits": lambda data_dir=None: load_digits(),
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+}
+
+
+def load(name, data_dir=None):
+    """`(x_train, y_train), (x_test, y_test)` of the named image dataset."""
+    if name not in LOADERS:
+        raise ValueError(
+            f"Unknown dataset. Expected one of {sorted(LOADERS)}. "
+            f"Received: dataset={name!r}"
+        )
+    return LOADERS[name](data_dir=data_dir)

@@ -1,0 +1,172 @@
+"""What every zoo recipe shares: the run directory, precision, strategy,
+callbacks and the results files.
+
+A run directory holds:
+
+    config.json        the resolved configuration and the command line
+    checkpoints/       backup/ (resume after a kill), best.weights.h5
+    logs/              TensorBoard event files
+    history.csv        one line per epoch
+    model.keras        the best model, loadable without custom_objects
+    metrics.json       test metrics, wall time, hardware
+    *.png              plots
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+
+def configure_cpu_replicas(count):
+    """Splits the CPU into `count` logical devices, so that
+    `--strategy mirrored` can be tried on a machine without GPUs. Must run
+    before TensorFlow touches a device."""
+    import tensorflow as tf
+
+    if count > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count
+        )
+
+
+def make_strategy(name):
+    """`default` or `mirrored` (all GPUs, else all logical CPUs)."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    raise ValueError(
+        "`--strategy` must be 'default' or 'mirrored'. "
+        f"Received: strategy={name!r}"
+    )
+
+
+def hardware():
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    cpu = platform.processor() or platform.machine()
+    model_name = ""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model_name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model_name or cpu,
+        "cpu_count": os.cpu_count(),
+        "gpus": len(gpus),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class RunDir:
+    """Paths inside one run directory."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.config = self.path / "config.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.backup = self.checkpoints / "backup"
+        self.best_weights = self.checkpoints / "best.weights.h5"
+        self.logs = self.path / "logs"
+        self.history = self.path / "history.csv"
+        self.model = self.path / "model.keras"
+        self.metrics = self.path / "metrics.json"
+
+    def load_config(self):
+        if not self.config.is_file():
+            raise FileNotFoundError(
+                f"{self.path} is not a zoo run directory: no config.json. "
+                "Pass the --out folder of a `python -m zoo train` run."
+            )
+        return json.loads(self.config.read_text())
+
+    def start(self, config, resume_keys):
+        """Creates the folder and writes config.json; when it exists from
+        an earlier (killed) run, checks that the settings in `resume_keys`
+        match, so a resumed run cannot silently mix two configurations."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+        if self.config.is_file():
+            old = json.loads(self.config.read_text())
+            changed = {
+                k: (old.get(k), config.get(k))
+                for k in resume_keys
+                if old.get(k) != config.get(k)
+            }
+            if changed:
+                details = ", ".join(
+                    f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()
+                )
+                raise ValueError(
+                    f"{self.path} holds a run with other settings "
+                    f"({details}). Use another --out, or delete the folder "
+                    "to start over."
+                )
+        self.config.write_text(json.dumps(config, indent=2) + "\n")
+
+    def write_metrics(self, metrics):
+        existing = {}
+        if self.metrics.is_file():
+            existing = json.loads(self.metrics.read_text())
+        existing.update(metrics)
+        self.metrics.write_text(json.dumps(existing, indent=2) + "\n")
+        return existing
+
+
+def training_callbacks(run, monitor, patience):
+    """Resume after a kill, keep the best weights, stop when `monitor`
+    stalls, log to CSV and TensorBoard. The progress bar is fit's own."""
+    import keras
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run.backup)),
+        keras.callbacks.ModelCheckpoint(
+            str(run.best_weights),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        keras.callbacks.TensorBoard(str(run.logs)),
+    ]
+    if patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode="max", patience=patience
+            )
+        )
+    return callbacks
+
+
+def config_dict(config):
+    return dataclasses.asdict(config)
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def command_line():
+    return "python -m zoo " + " ".join(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Vision Transformer recipes: digits, MNIST, CIFAR-10."""

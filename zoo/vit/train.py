@@ -1,0 +1,300 @@
+"""Train a Vision Transformer: `python -m zoo train vit --dataset digits`.
+
+Reads top to bottom: arguments, data pipelines, model, training with
+resume and best-checkpoint keeping, test evaluation, plots.
+"""
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+
+from zoo import datasets
+from zoo import runs
+from zoo.vit import config as vit_config
+
+RESUME_KEYS = ("task", "preset", "config", "seed", "precision", "strategy")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--dataset", required=True, choices=sorted(vit_config.DEFAULT_PRESET)
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(vit_config.PRESETS),
+        help="named configuration (default: the dataset's own)",
+    )
+    parser.add_argument("--epochs", type=int, help="override the preset")
+    parser.add_argument("--batch-size", type=int, help="override the preset")
+    parser.add_argument(
+        "--learning-rate", type=float, help="override the preset's peak rate"
+    )
+    parser.add_argument(
+        "--dropout-rate", type=float, help="override the preset"
+    )
+    parser.add_argument(
+        "--out", help="run directory (default: runs/vit-DATASET)"
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
+    parser.add_argument(
+        "--strategy", default="default", choices=["default", "mirrored"]
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data-dir", help=f"local data folder (else ${datasets.DATA_ENV})"
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        help="limit each epoch to this many batches (quick checks)",
+    )
+    parser.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=1,
+        help="split the CPU into this many devices for --strategy mirrored",
+    )
+    parser.add_argument(
+        "--no-jit", action="store_true", help="compile without XLA"
+    )
+    return parser
+
+
+def make_pipelines(cfg, data, seed, batch_size):
+    """Seeded train/validation split of the training images, shuffling,
+    batching, augmentation with Keras preprocessing layers, prefetch."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    (x_train, y_train), (x_test, y_test) = data
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    val_idx, train_idx = (
+        order[: cfg.validation_size],
+        order[cfg.validation_size :],
+    )
+    augment = []
+    if cfg.translate:
+        augment.append(
+            keras.layers.RandomTranslation(
+                cfg.translate,
+                cfg.translate,
+                fill_mode=cfg.translate_fill,
+                seed=seed,
+            )
+        )
+    if cfg.flip:
+        augment.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    augment = keras.Sequential(augment) if augment else None
+
+    def pipeline(x, y, training):
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if training:
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=training)
+        ds = ds.map(
+            lambda images, labels: (tf.cast(images, "float32"), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        if training and augment is not None:
+            ds = ds.map(
+                lambda images, labels: (augment(images, training=True), labels),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    train = pipeline(x_train[train_idx], y_train[train_idx], training=True)
+    val = pipeline(x_train[val_idx], y_train[val_idx], training=False)
+    test = pipeline(x_test, y_test, training=False)
+    steps = len(train_idx) // batch_size
+    return train, val, test, steps
+
+
+def build_model(cfg):
+    from keras_transformer.models import VisionTransformer
+
+    model = VisionTransformer(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        num_classes=cfg.num_classes,
+        num_layers=cfg.num_layers,
+        d_model=cfg.d_model,
+        num_heads=cfg.num_heads,
+        d_ff=cfg.d_ff,
+        dropout_rate=cfg.dropout_rate,
+        channels=cfg.channels,
+        name="vision_transformer",
+    )
+    model.build((None, cfg.image_size, cfg.image_size, cfg.channels))
+    return model
+
+
+def compile_model(model, cfg, total_steps, jit):
+    import keras
+
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+
+    warmup = max(1, int(total_steps * cfg.warmup_epochs / cfg.epochs))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=cfg.learning_rate,
+        warmup_steps=warmup,
+    )
+    optimizer = keras.optimizers.AdamW(
+        schedule, weight_decay=cfg.weight_decay, clipnorm=1.0
+    )
+    optimizer.exclude_from_weight_decay(
+        var_names=["bias", "gamma", "beta", "position_embedding", "class_token"]
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=MaskedSparseCategoricalCrossentropy(
+            pad_id=None, label_smoothing=cfg.label_smoothing
+        ),
+        metrics=["accuracy"],
+        jit_compile=jit,
+    )
+
+
+def read_history(path):
+    """history.csv as dict column -> list of floats."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in rows[0]} if rows else {}
+
+
+def save_attention_plot(model, run, test_images, test_labels, class_names):
+    from keras_transformer.visualization import plot_attention_overlays
+
+    images = test_images[:8]
+    maps = model.class_token_attention(images.astype("float32"))
+    predicted = model.predict(images.astype("float32"), verbose=0).argmax(-1)
+    titles = [
+        f"{class_names[p]} (true {class_names[t]})"
+        for p, t in zip(predicted, test_labels[:8], strict=True)
+    ]
+    plot_attention_overlays(
+        images,
+        maps,
+        titles,
+        run.path / "attention_maps.png",
+        title="Class-token attention, last layer (mean over heads)",
+    )
+
+
+def class_names(dataset):
+    if dataset == "cifar10":
+        return datasets.CIFAR10_CLASSES
+    return tuple(str(i) for i in range(10))
+
+
+def main(argv=None):
+    parser = add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m zoo train vit", description=__doc__.splitlines()[0]
+        )
+    )
+    args = parser.parse_args(argv)
+    runs.configure_cpu_replicas(args.cpu_replicas)
+
+    import keras
+
+    from keras_transformer.visualization import plot_history
+
+    preset, cfg = vit_config.resolve(
+        args.dataset,
+        args.preset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        dropout_rate=args.dropout_rate,
+    )
+    run = runs.RunDir(args.out or f"runs/vit-{args.dataset}")
+    record = {
+        "task": "vit",
+        "preset": preset,
+        "config": dataclasses.asdict(cfg),
+        "seed": args.seed,
+        "precision": args.precision,
+        "strategy": args.strategy,
+        "data_dir": args.data_dir,
+        "command": runs.command_line(),
+    }
+    run.start(record, RESUME_KEYS)
+    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+
+    keras.utils.set_random_seed(args.seed)
+    keras.config.set_dtype_policy(args.precision)
+    data = datasets.load(cfg.dataset, args.data_dir)
+    train, val, test, steps = make_pipelines(
+        cfg, data, args.seed, cfg.batch_size
+    )
+    if args.steps_per_epoch:
+        steps = min(steps, args.steps_per_epoch)
+
+    strategy = runs.make_strategy(args.strategy)
+    with strategy.scope():
+        model = build_model(cfg)
+        # XLA cannot place a mirrored variable's replicas across CPU devices
+        # (TensorFlow's known XLA issue), so mirrored runs compile without.
+        jit = not args.no_jit and args.strategy == "default"
+        compile_model(model, cfg, steps * cfg.epochs, jit=jit)
+    print(f"{model.count_params():,} parameters, {steps} steps per epoch")
+
+    start_epoch = 0
+    metadata = run.backup / "training_metadata.json"
+    if metadata.is_file():
+        start_epoch = json.loads(metadata.read_text())["epoch"]
+        print(f"Resuming after epoch {start_epoch} from {run.backup}")
+    with runs.Timer() as timer:
+        model.fit(
+            train,
+            validation_data=val,
+            epochs=cfg.epochs,
+            steps_per_epoch=steps,
+            callbacks=runs.training_callbacks(
+                run, "val_accuracy", cfg.patience
+            ),
+            verbose=1 if sys.stdout.isatty() else 2,
+            shuffle=False,  # the pipeline shuffles
+        )
+    if run.best_weights.is_file():
+        model.load_weights(run.best_weights)
+    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    model.save(run.model)
+
+    history = read_history(run.history)
+    metrics = run.write_metrics(
+        {
+            "test_accuracy": float(test_accuracy),
+            "test_loss": float(test_loss),
+            "best_val_accuracy": max(history.get("val_accuracy", [0.0])),
+            "epochs_run": len(history.get("accuracy", [])),
+            "resumed_after_epoch": start_epoch,
+            "train_seconds": round(timer.seconds, 1),
+            "parameters": int(model.count_params()),
+            "hardware": runs.hardware(),
+            "command": record["command"],
+        }
+    )
+    plot_history(
+        history, run.path / "training_curves.png", title=f"ViT {preset}"
+    )
+    x_test, y_test = data[1]
+    save_attention_plot(model, run, x_test, y_test, class_names(cfg.dataset))
+    print(
+        f"test accuracy: {metrics['test_accuracy']:.4f} "
+        f"({len(y_test)} images), training {timer.seconds:.0f} s"
+    )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
