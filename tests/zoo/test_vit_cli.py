@@ -48,7 +48,7 @@ def history(run_dir):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
-    metrics = main(
+    status = main(
         [
             "train",
             "vit",
@@ -62,7 +62,7 @@ def digits_run(tmp_path_factory):
             str(out),
         ]
     )
-    assert metrics == 0
+    assert status == 0
     return out
 
 
@@ -196,6 +196,9 @@ def test_mirrored_strategy_matches_default(tmp_path):
         assert proc.returncode == 0, output
         (row,) = history(out)
         results[strategy] = (float(row["loss"]), float(row["val_loss"]))
-    np.testing.assert_allclose(
-        results["mirrored"], results["default"], rtol=1e-4
-    )
+    # After the step both models are the same: the gradients of the two
+    # half-batches were combined correctly. (The reported training loss is
+    # averaged per replica by Keras' metric and differs in the 3rd digit.)
+    mirrored, default = results["mirrored"], results["default"]
+    np.testing.assert_allclose(mirrored[1], default[1], rtol=1e-5)
+    np.testing.assert_allclose(mirrored[0], default[0], rtol=2e-3)
