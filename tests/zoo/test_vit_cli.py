@@ -92,6 +92,43 @@ def test_train_writes_every_file(digits_run):
     assert [row["epoch"] for row in history(digits_run)] == ["0", "1"]
 
 
+def test_finished_run_is_not_trained_again(digits_run, capsys):
+    before = (digits_run / "history.csv").read_text()
+    main(
+        [
+            "train",
+            "vit",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "3",
+            "--out",
+            str(digits_run),
+        ]
+    )
+    assert "holds a finished run" in capsys.readouterr().out
+    assert (digits_run / "history.csv").read_text() == before
+
+
+def test_changed_settings_are_refused(digits_run, capsys):
+    status = run(
+        [
+            "train",
+            "vit",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "3",
+            "--out",
+            str(digits_run),
+        ]
+    )
+    assert status == 2
+    assert "epochs" in capsys.readouterr().err
+
+
 def test_evaluate_reproduces_the_training_figure(digits_run, capsys):
     main(["evaluate", str(digits_run)])
     printed = capsys.readouterr().out

@@ -228,6 +228,14 @@ def main(argv=None):
         "command": runs.command_line(),
     }
     run.start(record, RESUME_KEYS)
+    if run.model.is_file() and run.metrics.is_file():
+        metrics = json.loads(run.metrics.read_text())
+        print(
+            f"{run.path} holds a finished run (test accuracy "
+            f"{metrics['test_accuracy']:.4f}). Use another --out, or delete "
+            "the folder to train again."
+        )
+        return metrics
     print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
 
     keras.utils.set_random_seed(args.seed)
