@@ -15,6 +15,17 @@ from tests.zoo.conftest import ROOT
 from zoo.__main__ import main
 from zoo.__main__ import run
 
+# Two epochs of three steps: every file of a run, in seconds.
+TINY_TRAIN = [
+    "train",
+    "vit",
+    "--dataset",
+    "digits",
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "3",
+]
 RUN_FILES = [
     "config.json",
     "history.csv",
@@ -48,20 +59,7 @@ def history(run_dir):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
-    status = main(
-        [
-            "train",
-            "vit",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "3",
-            "--out",
-            str(out),
-        ]
-    )
+    status = main([*TINY_TRAIN, "--out", str(out)])
     assert status == 0
     return out
 
@@ -94,20 +92,7 @@ def test_train_writes_every_file(digits_run):
 
 def test_finished_run_is_not_trained_again(digits_run, capsys):
     before = (digits_run / "history.csv").read_text()
-    main(
-        [
-            "train",
-            "vit",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "3",
-            "--out",
-            str(digits_run),
-        ]
-    )
+    main([*TINY_TRAIN, "--out", str(digits_run)])
     assert "holds a finished run" in capsys.readouterr().out
     assert (digits_run / "history.csv").read_text() == before
 
