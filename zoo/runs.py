@@ -129,17 +129,20 @@ class RunDir:
         return existing
 
 
-def training_callbacks(run, monitor, patience):
-    """Resume after a kill, keep the best weights, stop when `monitor`
-    stalls, log to CSV and TensorBoard. The progress bar is fit's own."""
+def training_callbacks(run, monitor, patience, mode="min"):
+    """Resume after a kill, keep the best weights by `monitor` (lowest
+    when `mode="min"`), stop when it stalls, log to CSV and TensorBoard.
+    The progress bar is fit's own."""
     import keras
 
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run.backup)),
+        keras.callbacks.BackupAndRestore(
+            str(run.backup), double_checkpoint=True
+        ),
         keras.callbacks.ModelCheckpoint(
             str(run.best_weights),
             monitor=monitor,
-            mode="max",
+            mode=mode,
             save_best_only=True,
             save_weights_only=True,
         ),
@@ -149,7 +152,7 @@ def training_callbacks(run, monitor, patience):
     if patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor=monitor, mode="max", patience=patience
+                monitor=monitor, mode=mode, patience=patience
             )
         )
     return callbacks

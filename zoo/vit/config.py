@@ -25,7 +25,7 @@ class ViTConfig:
     translate: float  # random shift, fraction of the side (augmentation)
     translate_fill: str  # "constant" (black) or "reflect" at the edges
     flip: bool  # random horizontal flip (not for digits)
-    patience: int  # early stopping on val accuracy; 0 = off
+    patience: int  # early stopping on val loss; 0 = off
 
 
 PRESETS = {
