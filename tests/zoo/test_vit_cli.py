@@ -189,6 +189,10 @@ def test_killed_run_resumes_at_its_last_epoch(tmp_path):
     epochs = [int(row["epoch"]) for row in history(out)]
     assert epochs[-1] == 39 and epochs == sorted(set(epochs))
 
+    # A fresh process loads the saved model (no custom_objects needed).
+    output, _ = zoo("evaluate", out).communicate(timeout=300)
+    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in output
+
 
 def test_mirrored_strategy_matches_default(tmp_path):
     """One step on two logical CPUs equals one step on one device: the same

@@ -17,6 +17,7 @@ def load_run(run_dir):
     """`(run, record, cfg, model)` of a finished training run."""
     import keras
 
+    import keras_transformer  # noqa: F401 (registers the saved classes)
     from zoo.vit.config import ViTConfig
 
     run = runs.RunDir(run_dir)
