@@ -12,7 +12,6 @@ A run directory holds:
     *.png              plots
 """
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -156,10 +155,6 @@ def training_callbacks(run, monitor, patience, mode="min"):
             )
         )
     return callbacks
-
-
-def config_dict(config):
-    return dataclasses.asdict(config)
 
 
 class Timer:

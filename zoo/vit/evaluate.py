@@ -9,8 +9,8 @@ import pathlib
 
 from zoo import datasets
 from zoo import runs
+from zoo.vit.train import batches
 from zoo.vit.train import class_names
-from zoo.vit.train import make_pipelines
 
 
 def load_run(run_dir):
@@ -46,7 +46,8 @@ def evaluate_main(argv=None):
 
     run, record, cfg, model = load_run(args.run_dir)
     data = datasets.load(cfg.dataset, args.data_dir or record.get("data_dir"))
-    _, _, test, _ = make_pipelines(cfg, data, record["seed"], cfg.batch_size)
+    x_test, y_test = data[1]
+    test = batches(x_test, y_test, cfg.batch_size)
     model.compile(metrics=["accuracy"])
     results = model.evaluate(test, return_dict=True, verbose=0)
     accuracy = float(results["accuracy"])

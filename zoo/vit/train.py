@@ -71,7 +71,6 @@ def make_pipelines(cfg, data, seed, batch_size):
     batching, augmentation with Keras preprocessing layers, prefetch."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     (x_train, y_train), (x_test, y_test) = data
     order = np.random.default_rng(seed).permutation(len(x_train))
@@ -93,27 +92,38 @@ def make_pipelines(cfg, data, seed, batch_size):
         augment.append(keras.layers.RandomFlip("horizontal", seed=seed))
     augment = keras.Sequential(augment) if augment else None
 
-    def pipeline(x, y, training):
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        if training:
-            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=training)
-        ds = ds.map(
-            lambda images, labels: (tf.cast(images, "float32"), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        if training and augment is not None:
-            ds = ds.map(
-                lambda images, labels: (augment(images, training=True), labels),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-        return ds.prefetch(tf.data.AUTOTUNE)
-
-    train = pipeline(x_train[train_idx], y_train[train_idx], training=True)
-    val = pipeline(x_train[val_idx], y_train[val_idx], training=False)
-    test = pipeline(x_test, y_test, training=False)
+    train = batches(
+        x_train[train_idx], y_train[train_idx], batch_size, seed, augment
+    )
+    val = batches(x_train[val_idx], y_train[val_idx], batch_size)
+    test = batches(x_test, y_test, batch_size)
     steps = len(train_idx) // batch_size
     return train, val, test, steps
+
+
+def batches(x, y, batch_size, shuffle_seed=None, augment=None):
+    """A batched float32 `tf.data` pipeline of images and labels; shuffled
+    (full batches only) when `shuffle_seed` is given, augmented by the
+    `augment` layer when given."""
+    import tensorflow as tf
+
+    training = shuffle_seed is not None
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if training:
+        ds = ds.shuffle(
+            len(x), seed=shuffle_seed, reshuffle_each_iteration=True
+        )
+    ds = ds.batch(batch_size, drop_remainder=training)
+    ds = ds.map(
+        lambda images, labels: (tf.cast(images, "float32"), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    if augment is not None:
+        ds = ds.map(
+            lambda images, labels: (augment(images, training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def build_model(cfg):
