@@ -20,6 +20,60 @@ import sys
 import time
 
 
+def add_common_arguments(parser, data_env="KERAS_TRANSFORMER_DATA"):
+    """The options every `train` recipe takes: precision, strategy, seed,
+    data folder, quick-check limits and XLA."""
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
+    parser.add_argument(
+        "--strategy", default="default", choices=["default", "mirrored"]
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data-dir", help=f"local data folder (else ${data_env})"
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        help="limit each epoch to this many batches (quick checks)",
+    )
+    parser.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=1,
+        help="split the CPU into this many devices for --strategy mirrored",
+    )
+    parser.add_argument(
+        "--no-jit", action="store_true", help="compile without XLA"
+    )
+    return parser
+
+
+def resolve_preset(presets, defaults, dataset, preset=None, **overrides):
+    """`(name, config)`: the preset for `dataset` (`defaults[dataset]`, or
+    the named one from `presets`) with `overrides` (`None` values
+    ignored) applied."""
+    import dataclasses
+
+    name = preset or defaults[dataset]
+    if name not in presets:
+        raise ValueError(
+            f"Unknown preset. Expected one of {sorted(presets)}. "
+            f"Received: preset={name!r}"
+        )
+    config = presets[name]
+    if config.dataset != dataset:
+        raise ValueError(
+            f"Preset {name!r} is for dataset {config.dataset!r}. "
+            f"Received: dataset={dataset!r}"
+        )
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return name, dataclasses.replace(config, **changes)
+
+
 def configure_cpu_replicas(count):
     """Splits the CPU into `count` logical devices, so that
     `--strategy mirrored` can be tried on a machine without GPUs. Must run

@@ -29,7 +29,6 @@ class ViTConfig:
 
 
 PRESETS = {
-    # 1,437 training images of 8x8 pixels: 16 patches of 2x2.
     # 1,437 training images of 8x8 pixels: 16 patches of 2x2. The digits
     # are centred and tiny, so no shifting: one pixel is 12% of the side.
     "digits-tiny": ViTConfig(
@@ -55,7 +54,9 @@ PRESETS = {
         flip=False,
         patience=0,
     ),
-    # 8,000 of MNIST's t10k images (28x28): 49 patches of 4x4.
+    # 8,000 of MNIST's t10k images (28x28): 49 patches of 4x4. Batch 64,
+    # not 128: on a 2-core CPU it runs twice the images per second (250 vs
+    # 125, XLA) and makes twice the updates per epoch.
     "mnist-small": ViTConfig(
         dataset="mnist",
         image_size=28,
@@ -67,9 +68,9 @@ PRESETS = {
         num_heads=4,
         d_ff=128,
         dropout_rate=0.1,
-        epochs=40,
-        batch_size=128,
-        learning_rate=2e-3,
+        epochs=60,
+        batch_size=64,
+        learning_rate=1e-3,
         weight_decay=0.05,
         warmup_epochs=3,
         label_smoothing=0.1,
@@ -116,18 +117,9 @@ DEFAULT_PRESET = {
 
 def resolve(dataset, preset=None, **overrides):
     """The preset for `dataset` (or the named one) with `overrides`
-    (`None` values ignored) applied."""
-    name = preset or DEFAULT_PRESET[dataset]
-    if name not in PRESETS:
-        raise ValueError(
-            f"Unknown preset. Expected one of {sorted(PRESETS)}. "
-            f"Received: preset={name!r}"
-        )
-    config = PRESETS[name]
-    if config.dataset != dataset:
-        raise ValueError(
-            f"Preset {name!r} is for dataset {config.dataset!r}. "
-            f"Received: dataset={dataset!r}"
-        )
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return name, dataclasses.replace(config, **changes)
+    (`None` values ignored) applied: `(name, config)`."""
+    from zoo import runs
+
+    return runs.resolve_preset(
+        PRESETS, DEFAULT_PRESET, dataset, preset, **overrides
+    )

@@ -37,33 +37,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--out", help="run directory (default: runs/vit-DATASET)"
     )
-    parser.add_argument(
-        "--precision",
-        default="float32",
-        choices=["float32", "mixed_bfloat16", "mixed_float16"],
-    )
-    parser.add_argument(
-        "--strategy", default="default", choices=["default", "mirrored"]
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--data-dir", help=f"local data folder (else ${datasets.DATA_ENV})"
-    )
-    parser.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        help="limit each epoch to this many batches (quick checks)",
-    )
-    parser.add_argument(
-        "--cpu-replicas",
-        type=int,
-        default=1,
-        help="split the CPU into this many devices for --strategy mirrored",
-    )
-    parser.add_argument(
-        "--no-jit", action="store_true", help="compile without XLA"
-    )
-    return parser
+    return runs.add_common_arguments(parser)
 
 
 def make_pipelines(cfg, data, seed, batch_size):
