@@ -1,5 +1,6 @@
 """Models assembled from `keras_transformer.layers`."""
 
+from keras_transformer.models.transformer import Transformer
 from keras_transformer.models.vision_transformer import VisionTransformer
 
-__all__ = ["VisionTransformer"]
+__all__ = ["Transformer", "VisionTransformer"]
