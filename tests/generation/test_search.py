@@ -1,0 +1,180 @@
+"""Decoding: the cached, compiled loops against slow references."""
+
+import numpy as np
+import pytest
+
+from keras_transformer.generation import beam_search
+from keras_transformer.generation import greedy_search
+from keras_transformer.generation import length_normalizer
+from keras_transformer.models import Transformer
+
+START, END = 2, 3
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A model trained a little on reversing digit strings of random
+    lengths: it ends its outputs, yet is unsure enough that beam search
+    and greedy search differ."""
+    import keras
+
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+
+    keras.utils.set_random_seed(1)
+    model = Transformer(
+        src_vocab_size=20,
+        tgt_vocab_size=12,
+        num_layers=2,
+        d_model=16,
+        num_heads=4,
+        d_ff=32,
+        dropout_rate=0.0,
+        max_length=16,
+        norm_first=True,
+    )
+    rng = np.random.default_rng(0)
+    src = np.zeros((256, 10), "int32")
+    tgt = np.zeros((256, 11), "int32")
+    for row in range(256):
+        digits = rng.integers(4, 12, size=rng.integers(1, 8))
+        src[row, : len(digits)] = digits
+        tgt[row, : len(digits) + 2] = [START, *digits[::-1], END]
+    model.compile(
+        keras.optimizers.Adam(3e-3), MaskedSparseCategoricalCrossentropy()
+    )
+    model.fit((src, tgt[:, :-1]), tgt[:, 1:], epochs=4, verbose=0)
+    return model
+
+
+def sources(batch=6, length=8, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(4, 20, size=(batch, length)).astype("int32")
+    for row in range(batch):
+        ids[row, max(2, length - row) :] = 0
+    return ids
+
+
+def model_score(model, src, tokens):
+    """Sum of log-probabilities of `tokens` (up to END) under teacher
+    forcing: an independent check of the scores a search reports."""
+    from keras import ops
+
+    tgt_in = np.concatenate(
+        [np.full((len(tokens), 1), START, "int32"), tokens[:, :-1]], axis=1
+    )
+    logits = model((src, tgt_in))
+    log_probs = np.asarray(ops.log_softmax(logits, axis=-1))
+    picked = np.take_along_axis(log_probs, tokens[..., None], -1)[..., 0]
+    ended = np.cumsum(tokens == END, axis=1) - (tokens == END)
+    return np.where(ended == 0, picked, 0.0).sum(axis=1)
+
+
+def test_cached_greedy_equals_uncached_greedy(model):
+    src = sources()
+    cached, cached_scores = greedy_search(model, src, 10, START, END)
+    full, full_scores = greedy_search(
+        model, src, 10, START, END, use_cache=False
+    )
+    np.testing.assert_array_equal(cached, full)
+    np.testing.assert_allclose(cached_scores, full_scores, atol=1e-4)
+
+
+def test_greedy_scores_are_the_model_scores(model):
+    src = sources()
+    tokens, scores = greedy_search(model, src, 10, START, END)
+    tokens = np.asarray(tokens)
+    # Some rows end and are padded after END; the rest run to max_length.
+    assert (tokens == END).any()
+    np.testing.assert_allclose(
+        scores, model_score(model, src, tokens), atol=1e-4
+    )
+
+
+def test_greedy_without_xla_gives_the_same_tokens(model):
+    src = sources()
+    xla, _ = greedy_search(model, src, 10, START, END)
+    plain, _ = greedy_search(model, src, 10, START, END, jit_compile=False)
+    np.testing.assert_array_equal(xla, plain)
+
+
+def test_beam_size_one_is_greedy(model):
+    src = sources()
+    greedy, greedy_scores = greedy_search(model, src, 10, START, END)
+    beam, beam_scores = beam_search(
+        model, src, 10, START, END, beam_size=1, length_penalty=0.0
+    )
+    np.testing.assert_array_equal(beam, greedy)
+    np.testing.assert_allclose(beam_scores, greedy_scores, atol=1e-4)
+
+
+def test_beam_search_never_scores_below_greedy(model):
+    src = sources(batch=12, seed=3)
+    _, greedy_scores = greedy_search(model, src, 12, START, END)
+    tokens, scores = beam_search(
+        model, src, 12, START, END, beam_size=4, length_penalty=0.0
+    )
+    greedy_scores, scores = np.asarray(greedy_scores), np.asarray(scores)
+    assert np.all(scores >= greedy_scores - 1e-4)
+    # The search finds better hypotheses for some rows, and reports
+    # their true model scores.
+    assert np.any(scores > greedy_scores + 1e-3)
+    np.testing.assert_allclose(
+        scores, model_score(model, src, np.asarray(tokens)), atol=1e-4
+    )
+
+
+def test_all_beams_are_sorted_and_distinct(model):
+    src = sources()
+    tokens, scores = beam_search(
+        model, src, 10, START, END, beam_size=3, return_all_beams=True
+    )
+    tokens, scores = np.asarray(tokens), np.asarray(scores)
+    assert tokens.shape == (6, 3, 10) and scores.shape == (6, 3)
+    lengths = np.argmax(tokens == END, axis=-1) + 1
+    lengths = np.where((tokens == END).any(-1), lengths, 10)
+    normalized = scores / np.asarray(length_normalizer(lengths, 0.6))
+    assert np.all(np.diff(normalized, axis=1) <= 1e-5)
+    for row in tokens:
+        assert len({tuple(beam) for beam in row}) == 3
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_batch_decoding_equals_one_by_one(model, search):
+    src = sources()
+
+    def decode(x):
+        if search == "greedy":
+            return greedy_search(model, x, 10, START, END)
+        return beam_search(model, x, 10, START, END, beam_size=3)
+
+    tokens, scores = decode(src)
+    for row in range(len(src)):
+        # Each source alone, without the padding its batch needed.
+        length = int((src[row] != 0).sum())
+        alone, alone_score = decode(src[row : row + 1, :length])
+        np.testing.assert_array_equal(alone[0], tokens[row])
+        np.testing.assert_allclose(alone_score[0], scores[row], atol=1e-4)
+
+
+def test_tokens_after_end_are_padding(model):
+    tokens, _ = beam_search(model, sources(), 10, START, END, pad_id=0)
+    for row in np.asarray(tokens):
+        ends = np.flatnonzero(row == END)
+        if len(ends):
+            assert np.all(row[ends[0] + 1 :] == 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_length=0), "max_length"),
+        (dict(max_length=17), "max_length"),
+        (dict(beam_size=0), "beam_size"),
+        (dict(length_penalty=-1.0), "length_penalty"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(model, kwargs, message):
+    arguments = dict(max_length=5, beam_size=2, length_penalty=0.6)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        beam_search(model, sources(), start_id=START, end_id=END, **arguments)
