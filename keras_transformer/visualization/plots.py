@@ -90,3 +90,51 @@ def plot_attention_overlays(images, maps, titles, path, title=None):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_attention_heads(weights, query_tokens, key_tokens, path, title=None):
+    """One heat map per head: which key token each query token attends to
+    (e.g. target words vs source words for encoder-decoder attention).
+
+    Args:
+        weights: array `(num_heads, num_queries, num_keys)`, rows summing
+            to 1.
+        query_tokens: labels of the rows (length `num_queries`).
+        key_tokens: labels of the columns (length `num_keys`).
+        path: PNG file to write.
+        title: optional figure title.
+    """
+    weights = np.asarray(weights, dtype="float32")
+    if weights.ndim != 3 or weights.shape[1:] != (
+        len(query_tokens),
+        len(key_tokens),
+    ):
+        raise ValueError(
+            "`weights` must be (num_heads, len(query_tokens), "
+            f"len(key_tokens)) = (H, {len(query_tokens)}, {len(key_tokens)})."
+            f" Received shape {weights.shape}"
+        )
+    plt = _pyplot()
+    heads = weights.shape[0]
+    cols = min(4, heads)
+    rows = -(-heads // cols)
+    side = 0.28 * max(len(key_tokens), len(query_tokens)) + 1.5
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(side * cols, side * rows), squeeze=False
+    )
+    for h, ax in enumerate(axes.flat):
+        if h >= heads:
+            ax.axis("off")
+            continue
+        ax.imshow(weights[h], cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(len(key_tokens)))
+        ax.set_xticklabels(key_tokens, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(query_tokens)))
+        ax.set_yticklabels(query_tokens, fontsize=8)
+        ax.set_title(f"head {h}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
