@@ -304,18 +304,103 @@ def load_cifar10(data_dir=None):
     return train, test
 
 
+# -- Multi30k ------------------------------------------------------------------
+
+MULTI30K_URL = (
+    "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
+)
+MULTI30K_SPLITS = {
+    "train": "train",
+    "val": "val",
+    "test2016": "test_2016_flickr",
+}
+MULTI30K_LANGUAGES = ("de", "en")
+MULTI30K_FILES = {
+    "multi30k/task1/raw/test_2016_flickr.de.gz": (
+        "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
+        False,
+    ),
+    "multi30k/task1/raw/test_2016_flickr.en.gz": (
+        "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
+        False,
+    ),
+    "multi30k/task1/raw/train.de.gz": (
+        "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+        False,
+    ),
+    "multi30k/task1/raw/train.en.gz": (
+        "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+        False,
+    ),
+    "multi30k/task1/raw/val.de.gz": (
+        "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+        False,
+    ),
+    "multi30k/task1/raw/val.en.gz": (
+        "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+        False,
+    ),
+}
+
+
+def _download_multi30k(folder):
+    paths = {}
+    for rel, (expected, _) in MULTI30K_FILES.items():
+        paths[rel] = _fetch(MULTI30K_URL + pathlib.Path(rel).name, folder / rel)
+        if sha256(paths[rel]) != expected:
+            raise ValueError(f"checksum mismatch for {paths[rel]}")
+    return paths
+
+
+def _read_lines(path):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def load_multi30k(src="de", tgt="en", data_dir=None):
+    """Multi30k task 1 sentence pairs, cased and untokenized (the `raw`
+    files): `{"train": (sources, targets), "val": ..., "test2016": ...}`
+    with 29,000 / 1,014 / 1,000 pairs of strings."""
+    for name, lang in (("src", src), ("tgt", tgt)):
+        if lang not in MULTI30K_LANGUAGES:
+            raise ValueError(
+                f"`{name}` must be one of {MULTI30K_LANGUAGES}. "
+                f"Received: {name}={lang!r}"
+            )
+    if src == tgt:
+        raise ValueError(
+            f"`src` and `tgt` must differ. Received: src={src!r}, tgt={tgt!r}"
+        )
+    paths = locate("multi30k", MULTI30K_FILES, data_dir, _download_multi30k)
+    splits = {}
+    for split, stem in MULTI30K_SPLITS.items():
+        sources, targets = (
+            _read_lines(paths[f"multi30k/task1/raw/{stem}.{lang}.gz"])
+            for lang in (src, tgt)
+        )
+        if len(sources) != len(targets):
+            raise ValueError(
+                f"Multi30k {split}: {len(sources)} {src} lines but "
+                f"{len(targets)} {tgt} lines."
+            )
+        splits[split] = (sources, targets)
+    return splits
+
+
 LOADERS = {
     "digits": lambda data_dir=None: load_digits(),
     "mnist": load_mnist,
     "cifar10": load_cifar10,
+    "multi30k": load_multi30k,
 }
 
 
-def load(name, data_dir=None):
-    """`(x_train, y_train), (x_test, y_test)` of the named image dataset."""
+def load(name, data_dir=None, **kwargs):
+    """The named dataset: `(x_train, y_train), (x_test, y_test)` for the
+    image datasets; for Multi30k, see `load_multi30k` (`src`, `tgt`)."""
     if name not in LOADERS:
         raise ValueError(
             f"Unknown dataset. Expected one of {sorted(LOADERS)}. "
             f"Received: dataset={name!r}"
         )
-    return LOADERS[name](data_dir=data_dir)
+    return LOADERS[name](data_dir=data_dir, **kwargs)

@@ -19,7 +19,7 @@ def no_download(monkeypatch, tmp_path):
     monkeypatch.delenv(datasets.DATA_ENV, raising=False)
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "multi30k"])
 def test_not_found_says_where_it_looked(no_download, tmp_path, name):
     with pytest.raises(datasets.DatasetNotFoundError) as error:
         datasets.load(name, data_dir=tmp_path / "empty")
@@ -91,3 +91,19 @@ def test_cifar10_jpeg_reader(data_dir):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match=r"dataset='svhn'"):
         datasets.load("svhn")
+
+
+def test_multi30k_splits_are_aligned(data_dir):
+    splits = datasets.load_multi30k("de", "en", data_dir=data_dir)
+    sizes = {name: len(pair[0]) for name, pair in splits.items()}
+    assert sizes == {"train": 29000, "val": 1014, "test2016": 1000}
+    for sources, targets in splits.values():
+        assert len(sources) == len(targets)
+    # test2016's first pair, as in the published files.
+    src, tgt = splits["test2016"][0][0], splits["test2016"][1][0]
+    assert src.startswith("Ein Mann mit einem orangefarbenen Hut")
+    assert tgt.startswith("A man in an orange hat")
+    reverse = datasets.load_multi30k("en", "de", data_dir=data_dir)
+    assert reverse["val"][0] == splits["val"][1]
+    with pytest.raises(ValueError, match="fr"):
+        datasets.load_multi30k("de", "fr", data_dir=data_dir)
