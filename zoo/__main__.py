@@ -3,6 +3,10 @@
     python -m zoo train vit --dataset digits
     python -m zoo evaluate runs/vit-digits
     python -m zoo predict runs/vit-digits image.png
+    python -m zoo train translation --dataset multi30k
+    python -m zoo evaluate runs/translation-de-en
+    python -m zoo translate runs/translation-de-en "Ein Mann fährt Fahrrad."
+    python -m zoo export runs/translation-de-en --out exported/de-en
 
 `python -m zoo COMMAND --help` lists each command's options.
 """
@@ -13,7 +17,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TASKS = ("vit",)
+TASKS = ("vit", "translation")
+COMMANDS = ("train", "evaluate", "predict", "translate", "export")
 
 
 def _task_of(run_dir):
@@ -31,8 +36,9 @@ def main(argv=None):
     )
     parser.add_argument(
         "command",
-        choices=["train", "evaluate", "predict"],
-        help="train TASK ... | evaluate RUN_DIR | predict RUN_DIR IMAGE...",
+        choices=COMMANDS,
+        help="train TASK ... | evaluate RUN_DIR | predict RUN_DIR IMAGE... "
+        "| translate RUN_DIR TEXT... | export RUN_DIR --out DIR",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
@@ -49,18 +55,40 @@ def main(argv=None):
         if not rest or rest[0] in ("-h", "--help"):
             tasks.print_help()
             return 0
-        tasks.parse_args(rest[:1])
-        from zoo.vit import train
-
+        task = tasks.parse_args(rest[:1]).task
+        if task == "vit":
+            from zoo.vit import train
+        else:
+            from zoo.translation import train
         train.main(rest[1:])
         return 0
 
-    from zoo.vit import evaluate
+    run_dir = next((a for a in rest if not a.startswith("-")), None)
+    if run_dir:
+        task = _task_of(run_dir)
+    else:  # `COMMAND --help`
+        task = "translation" if command in ("translate", "export") else "vit"
+    if task == "translation":
+        from zoo.translation import evaluate as tr_evaluate
 
-    if command == "evaluate":
-        evaluate.evaluate_main(rest)
+        handlers = {
+            "evaluate": tr_evaluate.evaluate_main,
+            "translate": tr_evaluate.translate_main,
+            "export": tr_evaluate.export_main,
+        }
     else:
-        evaluate.predict_main(rest)
+        from zoo.vit import evaluate as vit_evaluate
+
+        handlers = {
+            "evaluate": vit_evaluate.evaluate_main,
+            "predict": vit_evaluate.predict_main,
+        }
+    if command not in handlers:
+        raise ValueError(
+            f"`{command}` does not apply to a {task!r} run. "
+            f"Commands for it: {sorted(handlers)}"
+        )
+    handlers[command](rest)
     return 0
 
 

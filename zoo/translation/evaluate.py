@@ -1,0 +1,247 @@
+"""Use a trained translation run.
+
+python -m zoo evaluate RUN_DIR                 BLEU on Multi30k test2016
+python -m zoo translate RUN_DIR "ein Mann ."   translation + attention plot
+python -m zoo export RUN_DIR --out DIR         string-to-string SavedModel
+"""
+
+import argparse
+import json
+import re
+
+from zoo import runs
+from zoo.translation import data as tr_data
+from zoo.translation.config import TranslationConfig
+
+BATCH_SIZE = 64
+
+
+def load_run(run_dir):
+    """`(run, record, cfg, model, tokenizers)` of a finished run."""
+    import keras
+
+    import keras_transformer  # noqa: F401 (registers the saved classes)
+    from keras_transformer.text import WordPieceTokenizer
+    from zoo.translation.train import TOKENIZER_DIRS
+
+    run = runs.RunDir(run_dir)
+    record = run.load_config()
+    if record.get("task") != "translation":
+        raise ValueError(
+            f"{run.path} is a {record.get('task')!r} run, not a "
+            "'translation' run."
+        )
+    if not run.model.is_file():
+        raise FileNotFoundError(
+            f"{run.model} does not exist: the run has not finished. Run its "
+            f"command again to resume it: {record['command']}"
+        )
+    model = keras.saving.load_model(run.model)
+    tokenizers = tuple(
+        WordPieceTokenizer.load(run.path / name) for name in TOKENIZER_DIRS
+    )
+    return run, record, TranslationConfig(**record["config"]), model, tokenizers
+
+
+def translator_for(cfg, model, tokenizers, beam_size=None):
+    from keras_transformer.export import Translator
+
+    return Translator(
+        model,
+        *tokenizers,
+        beam_size=cfg.beam_size if beam_size is None else beam_size,
+        length_penalty=cfg.length_penalty,
+    )
+
+
+def translate_all(translator, sources, batch_size=BATCH_SIZE, verbose=True):
+    """Translations of `sources`, in order. Sentences are decoded in
+    batches of similar length (fewer padded steps, fewer compiled
+    shapes), with a progress bar."""
+    import keras
+
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    out = [None] * len(sources)
+    progress = keras.utils.Progbar(
+        len(sources), verbose=1 if verbose else 0, unit_name="sentence"
+    )
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for i, text in zip(
+            chunk, translator([sources[i] for i in chunk]), strict=True
+        ):
+            out[i] = text
+        progress.add(len(chunk))
+    return out
+
+
+def bleu(hypotheses, references):
+    """Corpus sacreBLEU, lower-cased, 13a tokenization, against one
+    reference per sentence: `(score, signature, details)`."""
+    from sacrebleu.metrics import BLEU
+
+    metric = BLEU(lowercase=True, tokenize="13a")
+    result = metric.corpus_score(hypotheses, [references])
+    return result.score, str(metric.get_signature()), str(result)
+
+
+def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
+    """Decodes the test split, writes `test2016.hyp.txt` and the BLEU into
+    `metrics.json`, prints the sacreBLEU line and signature."""
+    import time
+
+    run, record, cfg, model, tokenizers = load_run(run_dir)
+    pairs = tr_data.load_pairs(
+        cfg,
+        record["src"],
+        record["tgt"],
+        data_dir or record.get("data_dir"),
+        record.get("seed", 0),
+    )
+    sources, references = pairs["test2016"]
+    translator = translator_for(cfg, model, tokenizers, beam_size)
+    start = time.perf_counter()
+    hypotheses = translate_all(translator, sources, verbose=verbose)
+    seconds = time.perf_counter() - start
+    (run.path / "test2016.hyp.txt").write_text(
+        "\n".join(hypotheses) + "\n", encoding="utf-8"
+    )
+    score, signature, details = bleu(hypotheses, references)
+    metrics = run.write_metrics(
+        {
+            "test2016_bleu": round(score, 2),
+            "bleu_signature": signature,
+            "bleu_details": details,
+            "beam_size": translator.beam_size,
+            "length_penalty": translator.length_penalty,
+            "decode_seconds": round(seconds, 1),
+            "sentences": len(sources),
+        }
+    )
+    print(details)
+    print(f"sacreBLEU signature: {signature}")
+    print(
+        f"{record['src']}->{record['tgt']} test2016 BLEU {score:.2f} "
+        f"(beam {translator.beam_size}, {len(sources)} sentences decoded in "
+        f"{seconds:.0f} s); hypotheses in {run.path / 'test2016.hyp.txt'}"
+    )
+    return metrics
+
+
+def evaluate_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo evaluate",
+        description="sacreBLEU of a translation run on Multi30k test2016.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    parser.add_argument("--data-dir", help="local data folder")
+    parser.add_argument(
+        "--beam-size", type=int, help="1 = greedy (default: the preset's)"
+    )
+    args = parser.parse_args(argv)
+    return evaluate_run(args.run_dir, args.data_dir, args.beam_size)
+
+
+def _file_name(text):
+    return re.sub(r"[^\w]+", "_", text.lower()).strip("_")[:40] or "blank"
+
+
+def translate_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo translate",
+        description="Translate sentences with a run's model; saves the "
+        "encoder-decoder attention of the first one as a PNG.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    parser.add_argument("sentences", nargs="+", help="source sentences")
+    parser.add_argument("--beam-size", type=int, help="1 = greedy")
+    parser.add_argument(
+        "--plot", help="attention PNG path (default: in the run directory)"
+    )
+    args = parser.parse_args(argv)
+
+    run, record, cfg, model, tokenizers = load_run(args.run_dir)
+    for i, sentence in enumerate(args.sentences):
+        if not sentence.strip():
+            raise ValueError(
+                f"Sentence {i + 1} is empty. Give the text to translate."
+            )
+        length = int(tokenizers[0].tokenize(sentence).row_lengths()[0])
+        if length > model.max_length:
+            raise ValueError(
+                f"Sentence {i + 1} has {length} tokens; the model reads at "
+                f"most max_length={model.max_length}. Split it."
+            )
+    translator = translator_for(cfg, model, tokenizers, args.beam_size)
+    translations = translator(args.sentences)
+    for source, target in zip(args.sentences, translations, strict=True):
+        print(f"{source}\n  -> {target}")
+    path = args.plot or run.path / (
+        f"attention_{_file_name(args.sentences[0])}.png"
+    )
+    plot_cross_attention(model, tokenizers, args.sentences[0], path)
+    print(f"Attention plot: {path}")
+    return translations
+
+
+def plot_cross_attention(model, tokenizers, sentence, path):
+    """Per-head encoder-decoder attention of the last decoder layer while
+    the model reads its own greedy translation of `sentence`."""
+    import numpy as np
+
+    from keras_transformer.export import Translator
+    from keras_transformer.visualization import plot_attention_heads
+
+    greedy = Translator(model, *tokenizers, beam_size=1)
+    src_ids = greedy.source_ids([sentence])
+    tokens, _ = greedy.translate_ids(np.asarray(src_ids, "int32"))
+    tokens = np.asarray(tokens)[0]
+    ended = np.flatnonzero(tokens == 3)
+    tokens = tokens[: ended[0] + 1 if ended.size else len(tokens)]
+    src = np.asarray(src_ids)[0]
+    src = src[src != 0]
+    tgt_in = np.concatenate([[2], tokens[:-1]])[None].astype("int32")
+    context, padding = model.encode(src[None].astype("int32"))
+    _, scores = model.decode(
+        tgt_in, context, padding, return_attention_scores=True
+    )
+    weights = np.asarray(scores[-1]["cross_attention"], "float32")[0]
+
+    def labels(tokenizer, ids):
+        return [
+            t.decode("utf-8")
+            for t in tokenizer.id_to_token(np.asarray(ids)).numpy()
+        ]
+
+    return plot_attention_heads(
+        weights,
+        labels(tokenizers[1], tokens),
+        labels(tokenizers[0], src),
+        path,
+        title="Encoder-decoder attention, last decoder layer",
+    )
+
+
+def export_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo export",
+        description="Write a SavedModel that maps strings to translations.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    parser.add_argument("--out", required=True, help="SavedModel folder")
+    parser.add_argument("--beam-size", type=int, help="1 = greedy")
+    args = parser.parse_args(argv)
+
+    run, record, cfg, model, tokenizers = load_run(args.run_dir)
+    translator = translator_for(cfg, model, tokenizers, args.beam_size)
+    path = translator.export(args.out)
+    (path / "assets.extra").mkdir(exist_ok=True)
+    (path / "assets.extra" / "run.json").write_text(
+        json.dumps({"command": record["command"], "config": record["config"]})
+    )
+    print(
+        f"SavedModel in {path}: tf.saved_model.load(path)"
+        f'.signatures["serving_default"](text=tf.constant([...]))'
+        '["translation"]'
+    )
+    return path

@@ -1,0 +1,244 @@
+"""Train a translation Transformer:
+`python -m zoo train translation --dataset multi30k`.
+
+Reads top to bottom: arguments, data and tokenizers (learned once and
+saved with the run), batches, model, training with resume and
+best-checkpoint keeping, then the test set: loss, accuracy and BLEU.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from zoo import runs
+from zoo.translation import config as tr_config
+from zoo.translation import data as tr_data
+
+RESUME_KEYS = (
+    "task",
+    "preset",
+    "config",
+    "src",
+    "tgt",
+    "seed",
+    "precision",
+    "strategy",
+)
+TOKENIZER_DIRS = ("tokenizer_source", "tokenizer_target")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--dataset", required=True, choices=sorted(tr_config.DEFAULT_PRESET)
+    )
+    parser.add_argument("--src", default="de", help="source language")
+    parser.add_argument("--tgt", default="en", help="target language")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(tr_config.PRESETS),
+        help="named configuration (default: the dataset's own)",
+    )
+    parser.add_argument("--epochs", type=int, help="override the preset")
+    parser.add_argument(
+        "--batch-tokens", type=int, help="override the preset's batch size"
+    )
+    parser.add_argument(
+        "--out", help="run directory (default: runs/translation-SRC-TGT)"
+    )
+    parser.add_argument(
+        "--no-bleu",
+        action="store_true",
+        help="skip decoding the test set after training",
+    )
+    return runs.add_common_arguments(parser)
+
+
+def tokenizers_for(run, cfg, train_pairs, verbose=True):
+    """The run's tokenizers: loaded if saved, else learned and saved."""
+    from keras_transformer.text import WordPieceTokenizer
+
+    paths = [run.path / name for name in TOKENIZER_DIRS]
+    if all((p / "vocabulary.txt").is_file() for p in paths):
+        return tuple(WordPieceTokenizer.load(p) for p in paths)
+    tokenizers = tr_data.build_tokenizers(cfg, *train_pairs, verbose=verbose)
+    for tokenizer, path in zip(tokenizers, paths, strict=True):
+        tokenizer.save(path)
+    return tokenizers
+
+
+def build_model(cfg, tokenizers):
+    from keras_transformer.models import Transformer
+
+    model = Transformer(
+        src_vocab_size=tokenizers[0].vocab_size,
+        tgt_vocab_size=tokenizers[1].vocab_size,
+        num_layers=cfg.num_layers,
+        d_model=cfg.d_model,
+        num_heads=cfg.num_heads,
+        d_ff=cfg.d_ff,
+        dropout_rate=cfg.dropout_rate,
+        max_length=cfg.max_length,
+        norm_first=cfg.norm_first,
+        name="transformer",
+    )
+    model.build()
+    return model
+
+
+def compile_model(model, cfg, jit):
+    import keras
+
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+    from keras_transformer.metrics import MaskedAccuracy
+    from keras_transformer.schedules import WarmupSchedule
+
+    schedule = WarmupSchedule(
+        cfg.d_model, warmup_steps=cfg.warmup_steps, scale=cfg.lr_scale
+    )
+    optimizer = keras.optimizers.Adam(
+        schedule, beta_1=0.9, beta_2=0.98, epsilon=1e-9, clipnorm=1.0
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=MaskedSparseCategoricalCrossentropy(
+            pad_id=0, label_smoothing=cfg.label_smoothing
+        ),
+        metrics=[MaskedAccuracy(pad_id=0, name="accuracy")],
+        jit_compile=jit,
+    )
+
+
+def main(argv=None):
+    parser = add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m zoo train translation",
+            description=__doc__.splitlines()[0],
+        )
+    )
+    args = parser.parse_args(argv)
+    runs.configure_cpu_replicas(args.cpu_replicas)
+
+    import keras
+
+    from keras_transformer.visualization import plot_history
+    from zoo.translation import evaluate as tr_evaluate
+
+    preset, cfg = tr_config.resolve(
+        args.dataset,
+        args.preset,
+        epochs=args.epochs,
+        batch_tokens=args.batch_tokens,
+    )
+    run = runs.RunDir(args.out or f"runs/translation-{args.src}-{args.tgt}")
+    record = {
+        "task": "translation",
+        "preset": preset,
+        "config": dataclasses.asdict(cfg),
+        "src": args.src,
+        "tgt": args.tgt,
+        "seed": args.seed,
+        "precision": args.precision,
+        "strategy": args.strategy,
+        "data_dir": args.data_dir,
+        "command": runs.command_line(),
+    }
+    pairs = tr_data.load_pairs(
+        cfg, args.src, args.tgt, args.data_dir, args.seed
+    )
+    run.start(record, RESUME_KEYS)
+    if run.model.is_file() and run.metrics.is_file():
+        metrics = json.loads(run.metrics.read_text())
+        print(
+            f"{run.path} holds a finished run ({metrics}). Use another "
+            "--out, or delete the folder to train again."
+        )
+        return metrics
+    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+
+    keras.utils.set_random_seed(args.seed)
+    keras.config.set_dtype_policy(args.precision)
+    tokenizers = tokenizers_for(run, cfg, pairs["train"])
+    print(
+        f"Vocabularies: {args.src} {tokenizers[0].vocab_size}, "
+        f"{args.tgt} {tokenizers[1].vocab_size} WordPiece tokens"
+    )
+    encoded = {}
+    for split, (sources, targets) in pairs.items():
+        *ids, dropped = tr_data.encode_pairs(
+            tokenizers, sources, targets, cfg.max_length
+        )
+        if dropped:
+            print(f"{split}: {dropped} pairs longer than {cfg.max_length}")
+        encoded[split] = ids
+    train = tr_data.batches(
+        *encoded["train"], cfg.batch_tokens, shuffle_seed=args.seed
+    )
+    val = tr_data.batches(*encoded["val"], cfg.batch_tokens)
+    steps = len(train)
+    if args.steps_per_epoch:
+        steps = min(steps, args.steps_per_epoch)
+
+    strategy = runs.make_strategy(args.strategy)
+    with strategy.scope():
+        model = build_model(cfg, tokenizers)
+        jit = not args.no_jit and args.strategy == "default"
+        compile_model(model, cfg, jit)
+    print(
+        f"{model.count_params():,} parameters; {steps} batches per epoch, "
+        f"{train.tokens:,} target tokens"
+    )
+
+    start_epoch = 0
+    metadata = run.backup / "training_metadata.json"
+    if metadata.is_file():
+        start_epoch = json.loads(metadata.read_text())["epoch"]
+        print(f"Resuming after epoch {start_epoch} from {run.backup}")
+    with runs.Timer() as timer:
+        model.fit(
+            train.dataset().repeat(),
+            validation_data=val.dataset(),
+            epochs=cfg.epochs,
+            steps_per_epoch=steps,
+            shuffle=False,  # the batches are shuffled by plan, per epoch
+            callbacks=runs.training_callbacks(run, "val_loss", 0),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    if run.best_weights.is_file():
+        model.load_weights(run.best_weights)
+    test = tr_data.batches(*encoded["test2016"], cfg.batch_tokens)
+    test_loss, test_accuracy = model.evaluate(test.dataset(), verbose=0)
+    model.save(run.model)
+
+    from zoo.vit.train import read_history
+
+    history = read_history(run.history)
+    metrics = run.write_metrics(
+        {
+            "test_loss": float(test_loss),
+            "test_token_accuracy": float(test_accuracy),
+            "best_val_loss": min(history.get("val_loss", [float("nan")])),
+            "epochs_run": len(history.get("loss", [])),
+            "resumed_after_epoch": start_epoch,
+            "train_seconds": round(timer.seconds, 1),
+            "parameters": int(model.count_params()),
+            "hardware": runs.hardware(),
+            "command": record["command"],
+        }
+    )
+    plot_history(
+        history,
+        run.path / "training_curves.png",
+        title=f"Transformer {preset} {args.src}->{args.tgt}",
+    )
+    print(
+        f"test loss {test_loss:.3f}, token accuracy {test_accuracy:.4f}; "
+        f"training {timer.seconds:.0f} s"
+    )
+    if not args.no_bleu:
+        metrics = tr_evaluate.evaluate_run(run.path, args.data_dir)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
