@@ -11,9 +11,9 @@ A decoder here is any model with two methods:
   next-token logits `(batch, vocab)` and the state with the cache written.
 
 Each new token therefore costs one position of work per layer instead of
-a re-run of the whole prefix. The loop is written in `keras.ops` and
-compiled once per backend (`tf.function`, with XLA by default, on
-TensorFlow).
+a re-run of the whole prefix. The loop is written in `keras.ops`; on
+TensorFlow it is compiled once per model and setting (`tf.function`, with
+XLA by default), on other backends it runs eagerly.
 """
 
 import weakref
@@ -26,19 +26,22 @@ NEG_INF = -1e9
 _compiled = weakref.WeakKeyDictionary()
 
 
-def _compile(model, key, fn, jit_compile):
-    """`fn` compiled as one graph for this backend, kept per model."""
+def _compile(model, key, make_fn, jit_compile):
+    """`make_fn(model_ref)` compiled as one graph, kept per model.
+
+    The function reaches the model through a weak reference, so that the
+    cache entry does not keep the model alive: it goes with the model.
+    Only TensorFlow compiles here (`tf.function`, XLA when `jit_compile`);
+    other backends run the loop eagerly.
+    """
     functions = _compiled.setdefault(model, {})
     key = key + (jit_compile,)
     if key not in functions:
+        fn = make_fn(weakref.ref(model))
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             fn = tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
-        elif keras.backend.backend() == "jax" and jit_compile:
-            import jax
-
-            fn = jax.jit(fn)
         functions[key] = fn
     return functions[key]
 
@@ -95,52 +98,62 @@ def greedy_search(
             model, inputs, max_length, start_id, end_id, pad_id
         )
 
-    def run(inputs):
-        state = model.start_decoding(inputs, max_length)
-        batch = _batch_size(inputs)
-        tokens = ops.full((batch, max_length), pad_id, dtype="int32")
-        last = ops.full((batch, 1), start_id, dtype="int32")
-        done = ops.zeros((batch,), dtype="bool")
-        scores = ops.zeros((batch,), dtype="float32")
-
-        def cond(i, tokens, last, done, scores, state):
-            return ops.logical_and(
-                ops.less(i, max_length), ops.logical_not(ops.all(done))
+    def make_run(model_ref):
+        def run(inputs):
+            return _greedy_loop(
+                model_ref(), inputs, max_length, start_id, end_id, pad_id
             )
 
-        def body(i, tokens, last, done, scores, state):
-            logits, state = model.decode_step(state, last, i)
-            log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-            best = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
-            gained = ops.max(log_probs, axis=-1)
-            scores = scores + ops.where(done, 0.0, gained)
-            best = ops.where(done, pad_id, best)
-            tokens = ops.slice_update(tokens, (0, i), best[:, None])
-            done = ops.logical_or(done, ops.equal(best, end_id))
-            return i + 1, tokens, best[:, None], done, scores, state
-
-        loop = ops.while_loop(
-            cond,
-            body,
-            (
-                ops.convert_to_tensor(0, "int32"),
-                tokens,
-                last,
-                done,
-                scores,
-                state,
-            ),
-            maximum_iterations=max_length,
-        )
-        return loop[1], loop[4]
+        return run
 
     fn = _compile(
         model,
         ("greedy", max_length, start_id, end_id, pad_id),
-        run,
+        make_run,
         jit_compile,
     )
     return fn(ops.convert_to_tensor(inputs))
+
+
+def _greedy_loop(model, inputs, max_length, start_id, end_id, pad_id):
+    """The cached greedy loop (see `greedy_search`)."""
+    state = model.start_decoding(inputs, max_length)
+    batch = _batch_size(inputs)
+    tokens = ops.full((batch, max_length), pad_id, dtype="int32")
+    last = ops.full((batch, 1), start_id, dtype="int32")
+    done = ops.zeros((batch,), dtype="bool")
+    scores = ops.zeros((batch,), dtype="float32")
+
+    def cond(i, tokens, last, done, scores, state):
+        return ops.logical_and(
+            ops.less(i, max_length), ops.logical_not(ops.all(done))
+        )
+
+    def body(i, tokens, last, done, scores, state):
+        logits, state = model.decode_step(state, last, i)
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        best = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
+        gained = ops.max(log_probs, axis=-1)
+        scores = scores + ops.where(done, 0.0, gained)
+        best = ops.where(done, pad_id, best)
+        tokens = ops.slice_update(tokens, (0, i), best[:, None])
+        done = ops.logical_or(done, ops.equal(best, end_id))
+        return i + 1, tokens, best[:, None], done, scores, state
+
+    loop = ops.while_loop(
+        cond,
+        body,
+        (
+            ops.convert_to_tensor(0, "int32"),
+            tokens,
+            last,
+            done,
+            scores,
+            state,
+        ),
+        maximum_iterations=max_length,
+    )
+    return loop[1], loop[4]
 
 
 def _greedy_uncached(model, inputs, max_length, start_id, end_id, pad_id):
@@ -224,96 +237,21 @@ def beam_search(
         )
     k = beam_size
 
-    def run(inputs):
-        state = model.start_decoding(inputs, max_length)
-        batch = _batch_size(inputs)
-        # Each row's state is tiled over its beams; the encoder ran once.
-        state = {name: ops.repeat(t, k, axis=0) for name, t in state.items()}
-        tokens = ops.full((batch * k, max_length), pad_id, dtype="int32")
-        last = ops.full((batch * k, 1), start_id, dtype="int32")
-        # Only the first beam is alive at first, or all beams would
-        # pick the same tokens.
-        scores = ops.tile(
-            ops.convert_to_tensor([[0.0] + [NEG_INF] * (k - 1)], "float32"),
-            (batch, 1),
-        )
-        done = ops.zeros((batch, k), dtype="bool")
-        lengths = ops.zeros((batch, k), dtype="int32")
-        row_offset = ops.arange(batch, dtype="int32")[:, None] * k
-
-        def cond(i, tokens, last, scores, done, lengths, state):
-            return ops.logical_and(
-                ops.less(i, max_length), ops.logical_not(ops.all(done))
+    def make_run(model_ref):
+        def run(inputs):
+            return _beam_loop(
+                model_ref(),
+                inputs,
+                max_length,
+                start_id,
+                end_id,
+                k,
+                length_penalty,
+                pad_id,
+                return_all_beams,
             )
 
-        def body(i, tokens, last, scores, done, lengths, state):
-            logits, state = model.decode_step(state, last, i)
-            vocab = ops.shape(logits)[-1]
-            log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-            log_probs = ops.reshape(log_probs, (batch, k, vocab))
-            pad_only = ops.where(
-                ops.equal(ops.arange(vocab, dtype="int32"), pad_id),
-                0.0,
-                NEG_INF,
-            )
-            log_probs = ops.where(done[..., None], pad_only, log_probs)
-            candidates = ops.reshape(scores[..., None] + log_probs, (batch, -1))
-            scores, index = ops.top_k(candidates, k)
-            index = ops.cast(index, "int32")
-            beam, token = index // vocab, index % vocab
-            source = ops.reshape(beam + row_offset, (-1,))
-            tokens = ops.take(tokens, source, axis=0)
-            done = ops.reshape(
-                ops.take(ops.reshape(done, (-1,)), source), (batch, k)
-            )
-            lengths = ops.reshape(
-                ops.take(ops.reshape(lengths, (-1,)), source), (batch, k)
-            )
-            state = {
-                name: ops.take(t, source, axis=0)
-                if name.startswith("self_cache")
-                else t
-                for name, t in state.items()
-            }
-            token = ops.where(done, pad_id, token)
-            tokens = ops.slice_update(
-                tokens, (0, i), ops.reshape(token, (-1, 1))
-            )
-            lengths = lengths + ops.cast(ops.logical_not(done), "int32")
-            done = ops.logical_or(done, ops.equal(token, end_id))
-            return (
-                i + 1,
-                tokens,
-                ops.reshape(token, (-1, 1)),
-                scores,
-                done,
-                lengths,
-                state,
-            )
-
-        loop = ops.while_loop(
-            cond,
-            body,
-            (
-                ops.convert_to_tensor(0, "int32"),
-                tokens,
-                last,
-                scores,
-                done,
-                lengths,
-                state,
-            ),
-            maximum_iterations=max_length,
-        )
-        tokens, scores, lengths = loop[1], loop[3], loop[5]
-        tokens = ops.reshape(tokens, (batch, k, max_length))
-        normalized = scores / length_normalizer(lengths, length_penalty)
-        order = ops.cast(ops.argsort(-normalized, axis=-1), "int32")
-        tokens = ops.take_along_axis(tokens, order[..., None], axis=1)
-        scores = ops.take_along_axis(scores, order, axis=1)
-        if return_all_beams:
-            return tokens, scores
-        return tokens[:, 0], scores[:, 0]
+        return run
 
     key = (
         "beam",
@@ -325,5 +263,106 @@ def beam_search(
         pad_id,
         return_all_beams,
     )
-    fn = _compile(model, key, run, jit_compile)
+    fn = _compile(model, key, make_run, jit_compile)
     return fn(ops.convert_to_tensor(inputs))
+
+
+def _beam_loop(
+    model,
+    inputs,
+    max_length,
+    start_id,
+    end_id,
+    k,
+    length_penalty,
+    pad_id,
+    return_all_beams,
+):
+    """The cached beam-search loop (see `beam_search`)."""
+    state = model.start_decoding(inputs, max_length)
+    batch = _batch_size(inputs)
+    # Each row's state is tiled over its beams; the encoder ran once.
+    state = {name: ops.repeat(t, k, axis=0) for name, t in state.items()}
+    tokens = ops.full((batch * k, max_length), pad_id, dtype="int32")
+    last = ops.full((batch * k, 1), start_id, dtype="int32")
+    # Only the first beam is alive at first, or all beams would
+    # pick the same tokens.
+    scores = ops.tile(
+        ops.convert_to_tensor([[0.0] + [NEG_INF] * (k - 1)], "float32"),
+        (batch, 1),
+    )
+    done = ops.zeros((batch, k), dtype="bool")
+    lengths = ops.zeros((batch, k), dtype="int32")
+    row_offset = ops.arange(batch, dtype="int32")[:, None] * k
+
+    def cond(i, tokens, last, scores, done, lengths, state):
+        return ops.logical_and(
+            ops.less(i, max_length), ops.logical_not(ops.all(done))
+        )
+
+    def body(i, tokens, last, scores, done, lengths, state):
+        logits, state = model.decode_step(state, last, i)
+        vocab = ops.shape(logits)[-1]
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        log_probs = ops.reshape(log_probs, (batch, k, vocab))
+        pad_only = ops.where(
+            ops.equal(ops.arange(vocab, dtype="int32"), pad_id),
+            0.0,
+            NEG_INF,
+        )
+        log_probs = ops.where(done[..., None], pad_only, log_probs)
+        candidates = ops.reshape(scores[..., None] + log_probs, (batch, -1))
+        scores, index = ops.top_k(candidates, k)
+        index = ops.cast(index, "int32")
+        beam, token = index // vocab, index % vocab
+        source = ops.reshape(beam + row_offset, (-1,))
+        tokens = ops.take(tokens, source, axis=0)
+        done = ops.reshape(
+            ops.take(ops.reshape(done, (-1,)), source), (batch, k)
+        )
+        lengths = ops.reshape(
+            ops.take(ops.reshape(lengths, (-1,)), source), (batch, k)
+        )
+        state = {
+            name: ops.take(t, source, axis=0)
+            if name.startswith("self_cache")
+            else t
+            for name, t in state.items()
+        }
+        token = ops.where(done, pad_id, token)
+        tokens = ops.slice_update(tokens, (0, i), ops.reshape(token, (-1, 1)))
+        lengths = lengths + ops.cast(ops.logical_not(done), "int32")
+        done = ops.logical_or(done, ops.equal(token, end_id))
+        return (
+            i + 1,
+            tokens,
+            ops.reshape(token, (-1, 1)),
+            scores,
+            done,
+            lengths,
+            state,
+        )
+
+    loop = ops.while_loop(
+        cond,
+        body,
+        (
+            ops.convert_to_tensor(0, "int32"),
+            tokens,
+            last,
+            scores,
+            done,
+            lengths,
+            state,
+        ),
+        maximum_iterations=max_length,
+    )
+    tokens, scores, lengths = loop[1], loop[3], loop[5]
+    tokens = ops.reshape(tokens, (batch, k, max_length))
+    normalized = scores / length_normalizer(lengths, length_penalty)
+    order = ops.cast(ops.argsort(-normalized, axis=-1), "int32")
+    tokens = ops.take_along_axis(tokens, order[..., None], axis=1)
+    scores = ops.take_along_axis(scores, order, axis=1)
+    if return_all_beams:
+        return tokens, scores
+    return tokens[:, 0], scores[:, 0]

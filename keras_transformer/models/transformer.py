@@ -19,8 +19,8 @@ class Transformer(keras.Model):
     target ids so far + context -> decoder -> next-token logits.
 
     Training uses teacher forcing: the decoder reads the reference target
-    shifted right (`[START] y1 ... y(n-1)`) and predicts `y1 ... yn [END]`
-    at every position at once; the look-ahead mask keeps position `i` from
+    shifted right (`[START] y1 ... yn`) and predicts `y1 ... yn [END]`,
+    every position at once; the look-ahead mask keeps position `i` from
     seeing the tokens after it. Decoding (greedy or beam search) goes
     through `keras_transformer.generation`, which calls `start_decoding`
     once per source and `decode_step` once per new token.

@@ -178,3 +178,23 @@ def test_bad_arguments_get_a_clear_error(model, kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         beam_search(model, sources(), start_id=START, end_id=END, **arguments)
+
+
+def test_compiled_searches_do_not_keep_a_model_alive():
+    import gc
+    import weakref
+
+    small = Transformer(
+        src_vocab_size=10,
+        tgt_vocab_size=10,
+        num_layers=1,
+        d_model=8,
+        num_heads=2,
+        d_ff=8,
+        max_length=4,
+    )
+    greedy_search(small, sources(2, 3) % 10, 3, START, END)
+    ref = weakref.ref(small)
+    del small
+    gc.collect()
+    assert ref() is None

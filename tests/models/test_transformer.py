@@ -40,18 +40,25 @@ def test_saves_and_reloads_without_custom_objects(tmp_path, norm_first):
 
 
 def test_padding_contents_do_not_change_real_positions():
-    """Masks hold: what sits in padded source or target positions must not
-    reach a real position's logits."""
+    """Masks hold: padding is id 0, derived from the ids, so how much of it
+    a batch carries (on the source side or the target side) must not
+    change a real position's logits."""
     model = Transformer(**CONFIG)
     src, tgt = source(), source(length=5, seed=1)
     logits = np.asarray(model((src, tgt)))
-    # Lengthen every row with more padding, then put junk ids (not 0)
-    # where the padding is: only the mask may tell them apart.
-    longer = np.pad(src, ((0, 0), (0, 3)))
-    changed = model((longer, tgt))
     real = tgt != 0
+    # Three more padded source positions per row.
+    changed = model((np.pad(src, ((0, 0), (0, 3))), tgt))
     np.testing.assert_allclose(
         np.asarray(changed)[real], logits[real], atol=1e-5
+    )
+    # Three more padded target positions per row.
+    changed = np.asarray(model((src, np.pad(tgt, ((0, 0), (0, 3))))))
+    np.testing.assert_allclose(changed[:, :5][real], logits[real], atol=1e-5)
+    # A row alone equals the row in its padded batch.
+    alone = model((src[2:3, :5], tgt[2:3, : int(real[2].sum())]))
+    np.testing.assert_allclose(
+        np.asarray(alone)[0], logits[2, : int(real[2].sum())], atol=1e-5
     )
 
 

@@ -190,17 +190,19 @@ def plot_cross_attention(model, tokenizers, sentence, path):
     import numpy as np
 
     from keras_transformer.export import Translator
+    from keras_transformer.text import END_ID
+    from keras_transformer.text import START_ID
     from keras_transformer.visualization import plot_attention_heads
 
     greedy = Translator(model, *tokenizers, beam_size=1)
     src_ids = greedy.source_ids([sentence])
     tokens, _ = greedy.translate_ids(np.asarray(src_ids, "int32"))
     tokens = np.asarray(tokens)[0]
-    ended = np.flatnonzero(tokens == 3)
+    ended = np.flatnonzero(tokens == END_ID)
     tokens = tokens[: ended[0] + 1 if ended.size else len(tokens)]
     src = np.asarray(src_ids)[0]
     src = src[src != 0]
-    tgt_in = np.concatenate([[2], tokens[:-1]])[None].astype("int32")
+    tgt_in = np.concatenate([[START_ID], tokens[:-1]])[None].astype("int32")
     context, padding = model.encode(src[None].astype("int32"))
     _, scores = model.decode(
         tgt_in, context, padding, return_attention_scores=True

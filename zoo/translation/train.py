@@ -1,5 +1,6 @@
-"""Train a translation Transformer:
-`python -m zoo train translation --dataset multi30k`.
+"""Train a translation Transformer on Multi30k.
+
+    python -m zoo train translation --dataset multi30k [--src de --tgt en]
 
 Reads top to bottom: arguments, data and tokenizers (learned once and
 saved with the run), batches, model, training with resume and
