@@ -104,6 +104,12 @@ class CrossAttention(MultiHeadAttentionBase):
     def compute_cache(self, context):
         """The context's keys and values `(batch, 2, context_length, H, d_k)`,
         to pass as `cache` at every decoding step."""
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' has no weights yet: call it once on "
+                "(inputs, context), or build it, before `compute_cache`. "
+                f"Received: context.shape={tuple(ops.shape(context))}"
+            )
         key = self._project(context, "key")
         value = self._project(context, "value")
         return ops.stack((key, value), axis=1)

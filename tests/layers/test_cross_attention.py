@@ -108,3 +108,5 @@ def test_errors_name_the_argument():
     layer = make_layer()
     with pytest.raises(ValueError, match=r"context=None, cache=None"):
         layer(x)
+    with pytest.raises(ValueError, match=r"no weights yet.*context.shape"):
+        CrossAttention(num_heads=H).compute_cache(context)
