@@ -113,6 +113,32 @@ def test_translate_prints_and_plots(tiny_run, tmp_path, capsys):
     assert plot.is_file() and plot.stat().st_size > 1000
 
 
+def test_attention_plot_shows_the_printed_translation(
+    tiny_run, tmp_path, monkeypatch
+):
+    import keras_transformer.visualization as visualization
+    from zoo.translation.evaluate import load_run
+    from zoo.translation.evaluate import plot_cross_attention
+    from zoo.translation.evaluate import translator_for
+
+    seen = {}
+
+    def record(weights, query_tokens, key_tokens, path, title=None):
+        seen["rows"] = list(query_tokens)
+        seen["shape"] = np.shape(weights)
+        return path
+
+    monkeypatch.setattr(visualization, "plot_attention_heads", record)
+    _, _, cfg, model, tokenizers = load_run(tiny_run)
+    translator = translator_for(cfg, model, tokenizers, beam_size=2)
+    sentence = "Zwei Hunde spielen im Schnee."
+    printed = translator([sentence])[0]
+    plot_cross_attention(translator, sentence, tmp_path / "a.png")
+    pieces = [t for t in seen["rows"] if t != "[END]"]
+    assert " ".join(pieces).replace(" ##", "") == printed
+    assert seen["shape"][1] == len(seen["rows"])
+
+
 def test_translate_refuses_bad_sentences(tiny_run, capsys):
     assert run(["translate", str(tiny_run), "  "]) == 2
     assert "empty" in capsys.readouterr().err

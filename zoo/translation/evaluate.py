@@ -179,24 +179,25 @@ def translate_main(argv=None):
     path = args.plot or run.path / (
         f"attention_{_file_name(args.sentences[0])}.png"
     )
-    plot_cross_attention(model, tokenizers, args.sentences[0], path)
+    plot_cross_attention(translator, args.sentences[0], path)
     print(f"Attention plot: {path}")
     return translations
 
 
-def plot_cross_attention(model, tokenizers, sentence, path):
+def plot_cross_attention(translator, sentence, path):
     """Per-head encoder-decoder attention of the last decoder layer while
-    the model reads its own greedy translation of `sentence`."""
+    the model reads the translation `translator` gives `sentence` (the
+    one printed, beam search included)."""
     import numpy as np
 
-    from keras_transformer.export import Translator
     from keras_transformer.text import END_ID
     from keras_transformer.text import START_ID
     from keras_transformer.visualization import plot_attention_heads
 
-    greedy = Translator(model, *tokenizers, beam_size=1)
-    src_ids = greedy.source_ids([sentence])
-    tokens, _ = greedy.translate_ids(np.asarray(src_ids, "int32"))
+    model = translator.model
+    tokenizers = (translator.source_tokenizer, translator.target_tokenizer)
+    src_ids = translator.source_ids([sentence])
+    tokens, _ = translator.translate_ids(np.asarray(src_ids, "int32"))
     tokens = np.asarray(tokens)[0]
     ended = np.flatnonzero(tokens == END_ID)
     tokens = tokens[: ended[0] + 1 if ended.size else len(tokens)]
