@@ -56,7 +56,10 @@ PRESETS = {
     ),
     # 8,000 of MNIST's t10k images (28x28): 49 patches of 4x4. Batch 64,
     # not 128: on a 2-core CPU it runs twice the images per second (250 vs
-    # 125, XLA) and makes twice the updates per epoch.
+    # 125, XLA) and makes twice the updates per epoch. No dropout: with
+    # 0.1, training accuracy under the augmentation stayed below
+    # validation accuracy (underfitting; 97.75% test after 40 epochs at
+    # batch 128); without it, 98.45% (zoo/README.md).
     "mnist-small": ViTConfig(
         dataset="mnist",
         image_size=28,
@@ -67,7 +70,7 @@ PRESETS = {
         d_model=64,
         num_heads=4,
         d_ff=128,
-        dropout_rate=0.1,
+        dropout_rate=0.0,
         epochs=60,
         batch_size=64,
         learning_rate=1e-3,
