@@ -47,3 +47,53 @@ def test_behaves_like_keras_dropout_for_noise_shape():
     # whole rows are dropped together
     assert set(np.unique(out.std(axis=1))) == {0.0}
     assert isinstance(layer, keras.layers.Dropout)
+
+
+def bits(seed, shape=(1_000_000,), jit=None):
+    from keras_transformer._backend import random_bits
+
+    def draw(s):
+        return random_bits(tf, shape, s)
+
+    if jit is not None:
+        draw = tf.function(draw, jit_compile=jit)
+    return np.asarray(draw(tf.constant(seed, tf.int32))).astype(np.uint64)
+
+
+def test_random_bits_are_the_same_eager_graph_and_xla():
+    eager = bits([5, 7], (300, 7))
+    np.testing.assert_array_equal(eager, bits([5, 7], (300, 7), jit=False))
+    np.testing.assert_array_equal(eager, bits([5, 7], (300, 7), jit=True))
+    assert not np.array_equal(eager, bits([5, 8], (300, 7)))
+    assert not np.array_equal(eager, bits([6, 7], (300, 7)))
+
+
+def test_random_bits_look_uniform_and_independent():
+    # 10^6 draws: a fair bit's mean has standard deviation 0.0005, a
+    # correlation coefficient about 0.001.
+    x = bits([0, 0])
+    for b in range(32):
+        assert abs(np.mean((x >> b) & 1) - 0.5) < 0.003, b
+    top_byte = np.bincount((x >> 24).astype(int), minlength=256)
+    expected = len(x) / 256
+    chi2 = np.sum((top_byte - expected) ** 2 / expected)
+    assert chi2 < 255 + 6 * np.sqrt(2 * 255)  # 255 degrees of freedom
+    u = x / 2.0**32
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.006
+    for other in ([0, 1], [1, 0], [1, 1], [2**31 - 1, -1]):
+        v = bits(other) / 2.0**32
+        assert abs(np.corrcoef(u, v)[0, 1]) < 0.006, other
+
+
+def test_every_position_is_dropped_at_the_rate():
+    layer = Dropout(0.1, seed=0)
+    step = tf.function(lambda t: layer(t, training=True), jit_compile=True)
+    x = tf.ones((1000,))
+    dropped = sum(np.asarray(step(x)) == 0 for _ in range(400))
+    # Binomial(400, 0.1): mean 40, standard deviation 6.
+    assert abs(dropped.mean() - 40) < 1
+    assert dropped.min() > 40 - 5.5 * 6 and dropped.max() < 40 + 5.5 * 6
+    for rate in (0.02, 0.5, 0.9):
+        out = Dropout(rate, seed=1)(tf.ones((500, 400)), training=True)
+        out = np.asarray(out)
+        assert abs(np.mean(out == 0) - rate) < 0.005, rate
