@@ -107,6 +107,12 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 tuple(inputs_shape) + (self.d_model,)
             )
 
+    @property
+    def token_embeddings(self):
+        """The `(vocab_size, d_model)` token table (before the sqrt(d_model)
+        scaling), e.g. to tie an output layer to it."""
+        return self._token_embedding.embeddings
+
     def call(self, inputs, start_index=0):
         _validation.check_length(self.name, inputs.shape[1], self.max_length)
         x = self._token_embedding(inputs)

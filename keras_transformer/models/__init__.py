@@ -1,6 +1,7 @@
 """Models assembled from `keras_transformer.layers`."""
 
+from keras_transformer.models.gpt import GPT
 from keras_transformer.models.transformer import Transformer
 from keras_transformer.models.vision_transformer import VisionTransformer
 
-__all__ = ["Transformer", "VisionTransformer"]
+__all__ = ["GPT", "Transformer", "VisionTransformer"]

@@ -1,0 +1,229 @@
+"""The decoder-only Transformer (GPT) for language modelling."""
+
+import keras
+from keras import ops
+
+from keras_transformer.layers import _validation
+from keras_transformer.layers.decoder_layer import DecoderLayer
+from keras_transformer.layers.dropout import Dropout
+from keras_transformer.layers.token_and_position_embedding import (
+    TokenAndPositionEmbedding,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class GPT(keras.Model):
+    """Decoder-only Transformer: token ids -> next-token logits.
+
+    A stack of `DecoderLayer(use_cross_attention=False)` blocks: masked
+    self-attention (each position sees itself and the tokens before it)
+    and a feed-forward network, pre-norm by default with a final layer
+    norm, as in GPT-2. Position `i`'s logits predict token `i + 1`, so one
+    forward pass over a sequence trains every position at once.
+
+    Padding: put it on the right. A position never attends to the tokens
+    after it, so right padding cannot change a real position's logits
+    (the padded positions' own logits are for the loss to ignore).
+
+    Generation reads a state of per-layer key/value caches: `start_decoding`
+    makes an empty one, `decode_step` feeds one token (or a chunk, such as
+    the prompt) and returns the last position's logits; each new token then
+    costs one position of work per layer instead of a re-run of the prefix.
+
+    Args:
+        vocab_size: int. Tokens in the vocabulary (number of logits).
+        max_length: int. Longest sequence (context window), in tokens.
+        num_layers: int. Decoder blocks.
+        d_model: int. Token width.
+        num_heads: int. Attention heads; must divide `d_model`.
+        d_ff: int. Feed-forward width.
+        dropout_rate: float in [0, 1). Defaults to `0.1`.
+        norm_first: bool. Pre-norm blocks with a final layer norm (default,
+            as GPT-2); `False` gives post-norm blocks.
+        tie_embeddings: bool. Score the vocabulary with the token embedding
+            matrix (`logits = h E^T`) instead of a separate output layer:
+            fewer parameters, a common choice for word-level vocabularies.
+            Defaults to `False`.
+        position: `"learned"` (default, as GPT) or `"sinusoidal"`.
+        activation: feed-forward activation. Defaults to `"gelu"`.
+        layer_norm_epsilon: float. Defaults to `1e-5`.
+        **kwargs: `keras.Model` arguments such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: integer ids `(batch, length)`, `length <= max_length`.
+        training: bool. Enables dropout.
+
+    Returns:
+        Float32 logits `(batch, length, vocab_size)`, also under mixed
+        precision.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = GPT(vocab_size=30, max_length=16, num_layers=1, d_model=8,
+    ...             num_heads=2, d_ff=16)
+    >>> tuple(model(np.array([[5, 6, 7]])).shape)
+    (1, 3, 30)
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        max_length,
+        num_layers,
+        d_model,
+        num_heads,
+        d_ff,
+        dropout_rate=0.1,
+        norm_first=True,
+        tie_embeddings=False,
+        position="learned",
+        activation="gelu",
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check = _validation.check_positive_int
+        self.vocab_size = check("vocab_size", vocab_size)
+        self.max_length = check("max_length", max_length)
+        self.num_layers = check("num_layers", num_layers)
+        self.d_model = check("d_model", d_model)
+        self.num_heads = check("num_heads", num_heads)
+        _validation.check_divisible(d_model, num_heads)
+        self.d_ff = check("d_ff", d_ff)
+        self.dropout_rate = _validation.check_rate("dropout_rate", dropout_rate)
+        self.norm_first = bool(norm_first)
+        self.tie_embeddings = bool(tie_embeddings)
+        self.position = position
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+
+        policy = self.dtype_policy
+        self._embedding = TokenAndPositionEmbedding(
+            vocab_size,
+            d_model,
+            max_length,
+            position=position,
+            # Id 0 is a token like any other (no padding mask: see above).
+            mask_zero=False,
+            dtype=policy,
+            name="embedding",
+        )
+        self._embedding_dropout = Dropout(
+            self.dropout_rate, dtype=policy, name="embedding_dropout"
+        )
+        self._blocks = [
+            DecoderLayer(
+                d_model,
+                num_heads,
+                d_ff,
+                dropout_rate=self.dropout_rate,
+                norm_first=self.norm_first,
+                use_cross_attention=False,
+                activation=self.activation,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                dtype=policy,
+                name=f"decoder_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        if self.norm_first:
+            self._final_norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=policy, name="final_norm"
+            )
+        if not self.tie_embeddings:
+            self._head = keras.layers.Dense(
+                vocab_size, dtype=policy, name="head"
+            )
+
+    def build(self, inputs_shape=None):
+        tokens = (None, None, self.d_model)
+        self._embedding.build((None, None))
+        for block in self._blocks:
+            block.build(tokens)
+        if self.norm_first:
+            self._final_norm.build(tokens)
+        if not self.tie_embeddings:
+            self._head.build(tokens)
+        self.built = True
+
+    def _check_ids(self, ids):
+        if not self.built:
+            self.build()
+        if len(ids.shape) != 2:
+            raise ValueError(
+                f"{self.name} expects integer ids (batch, length). "
+                f"Received: inputs.shape={tuple(ids.shape)}"
+            )
+        if "int" not in str(ids.dtype):
+            raise ValueError(
+                f"{self.name} expects integer ids. Received dtype {ids.dtype}"
+            )
+
+    def _logits(self, x):
+        if self.norm_first:
+            x = self._final_norm(x)
+        if self.tie_embeddings:
+            table = ops.cast(self._embedding.token_embeddings, x.dtype)
+            logits = ops.matmul(x, ops.transpose(table))
+        else:
+            logits = self._head(x)
+        return ops.cast(logits, "float32")
+
+    def call(self, inputs, training=None):
+        ids = ops.convert_to_tensor(inputs)
+        self._check_ids(ids)
+        x = self._embedding_dropout(self._embedding(ids), training=training)
+        for block in self._blocks:
+            x = block(x, training=training)
+        return self._logits(x)
+
+    # -- cached decoding --
+
+    def start_decoding(self, batch_size, max_length):
+        """An empty decoding state for `batch_size` rows of up to
+        `max_length` tokens (prompt included): a flat dict of per-layer
+        self-attention caches, first axis the batch."""
+        if not self.built:
+            self.build()
+        if not 1 <= int(max_length) <= self.max_length:
+            raise ValueError(
+                f"`max_length` must be in [1, {self.max_length}] (the "
+                f"model's max_length). Received: max_length={max_length}"
+            )
+        return {
+            f"self_cache_{i}": block.init_cache(batch_size, int(max_length))
+            for i, block in enumerate(self._blocks)
+        }
+
+    def decode_step(self, state, token_ids, index):
+        """Feeds `token_ids` `(batch, n)` at positions `index .. index+n-1`
+        (a prompt in one pass, then one token at a time) ->
+        `(logits (batch, vocab_size) float32 of the last one, new_state)`."""
+        x = self._embedding(token_ids, start_index=index)
+        new_state = dict(state)
+        for i, block in enumerate(self._blocks):
+            x, new_state[f"self_cache_{i}"] = block(
+                x, cache=state[f"self_cache_{i}"], cache_index=index
+            )
+        return self._logits(x[:, -1]), new_state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "max_length": self.max_length,
+                "num_layers": self.num_layers,
+                "d_model": self.d_model,
+                "num_heads": self.num_heads,
+                "d_ff": self.d_ff,
+                "dropout_rate": self.dropout_rate,
+                "norm_first": self.norm_first,
+                "tie_embeddings": self.tie_embeddings,
+                "position": self.position,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,116 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_transformer.models import GPT
+
+CONFIG = dict(
+    vocab_size=23,
+    max_length=16,
+    num_layers=2,
+    d_model=16,
+    num_heads=4,
+    d_ff=32,
+    dropout_rate=0.0,
+)
+
+
+def ids(batch=3, length=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 23, size=(batch, length)).astype("int32")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"tie_embeddings": True}, {"norm_first": False}],
+)
+def test_saves_and_reloads_without_custom_objects(tmp_path, options):
+    model = GPT(**CONFIG, **options)
+    x = ids()
+    expected = np.asarray(model(x))
+    path = os.path.join(tmp_path, "gpt.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(reloaded(x), expected, atol=1e-5)
+    assert reloaded.get_config() == model.get_config()
+
+
+def test_a_position_never_sees_later_tokens():
+    model = GPT(**CONFIG)
+    x = ids()
+    logits = np.asarray(model(x))
+    for j in (0, 4, 9):
+        changed = x.copy()
+        changed[:, j:] = (changed[:, j:] + 7) % 23
+        other = np.asarray(model(changed))
+        np.testing.assert_allclose(other[:, :j], logits[:, :j], atol=1e-5)
+        assert not np.allclose(other[:, j], logits[:, j], atol=1e-3)
+
+
+def test_right_padding_does_not_change_real_positions():
+    model = GPT(**CONFIG)
+    x = ids(length=6)
+    padded = np.pad(x, ((0, 0), (0, 5)))
+    np.testing.assert_allclose(
+        np.asarray(model(padded))[:, :6], model(x), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("options", [{}, {"position": "sinusoidal"}])
+def test_cached_steps_equal_the_full_forward_pass(jit, options):
+    """A prompt of 4 tokens in one cached pass, then one token per step:
+    each step's logits equal the full pass's at that position."""
+    model = GPT(**CONFIG, **options)
+    x = ids(length=11)
+    full = np.asarray(model(x))
+    step = tf.function(model.decode_step, jit_compile=jit)
+    state = model.start_decoding(3, 12)
+    logits, state = step(state, x[:, :4], 0)
+    np.testing.assert_allclose(logits, full[:, 3], atol=1e-5)
+    for i in range(4, 11):
+        logits, state = step(state, x[:, i : i + 1], i)
+        np.testing.assert_allclose(logits, full[:, i], atol=1e-5)
+
+
+def test_tied_embeddings_score_with_the_token_table():
+    untied, tied = GPT(**CONFIG), GPT(**CONFIG, tie_embeddings=True)
+    untied.build(), tied.build()
+    assert untied.count_params() - tied.count_params() == 16 * 23 + 23
+    table = np.asarray(tied._embedding.token_embeddings)
+    x = ids()
+    # The logits are the final hidden states times the token table: the
+    # table's row space holds them (least squares recovers them exactly).
+    logits = np.asarray(tied(x)).reshape(-1, 23)
+    hidden, *_ = np.linalg.lstsq(table, logits.T, rcond=None)
+    np.testing.assert_allclose(table @ hidden, logits.T, atol=1e-4)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_logits_are_float32_and_close(policy):
+    reference = GPT(**CONFIG)
+    x = ids()
+    expected = np.asarray(reference(x))
+    mixed = GPT(**CONFIG, dtype=policy)
+    mixed.build()
+    mixed.set_weights(reference.get_weights())
+    out = mixed(x)
+    assert out.dtype == "float32"
+    np.testing.assert_allclose(out, expected, atol=0.1)
+
+
+def test_errors_name_the_problem():
+    model = GPT(**CONFIG)
+    with pytest.raises(ValueError, match=r"integer ids \(batch, length\)"):
+        model(np.zeros((2, 3, 4), "int32"))
+    with pytest.raises(ValueError, match="integer ids"):
+        model(np.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match="max_length"):
+        model(np.zeros((1, 17), "int32"))
+    with pytest.raises(ValueError, match=r"max_length.*\[1, 16\]"):
+        model.start_decoding(1, 17)
+    with pytest.raises(ValueError, match="num_heads"):
+        GPT(**{**CONFIG, "num_heads": 3})
