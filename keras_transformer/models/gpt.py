@@ -208,6 +208,23 @@ class GPT(keras.Model):
             )
         return self._logits(x[:, -1]), new_state
 
+    def generate(self, prompt_ids, max_new_tokens, **kwargs):
+        """Continues each prompt: a list of id lists (any lengths) or
+        `(batch, length)` ids. Keyword arguments are those of
+        `keras_transformer.generation.sample` (`temperature`, `top_k`,
+        `top_p`, `repetition_penalty`, `seed`, `stop_token_ids`, ...).
+
+        Returns:
+            A list with each prompt's new token ids (a stop token
+            included when one ended the row).
+        """
+        from keras_transformer.generation import sample
+
+        tokens, lengths = sample(self, prompt_ids, max_new_tokens, **kwargs)
+        return [
+            row[:n].tolist() for row, n in zip(tokens, lengths, strict=True)
+        ]
+
     def get_config(self):
         config = super().get_config()
         config.update(
