@@ -6,6 +6,8 @@ import pathlib
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_transformer.text._inputs import string_batch
+
 CHARACTERS_FILE = "characters.json"
 
 
@@ -101,19 +103,7 @@ class CharTokenizer(tf.Module):
     def tokenize(self, strings):
         """A string or a batch of strings -> ragged int64 ids
         `(batch, None)`."""
-        strings = tf.convert_to_tensor(strings)
-        if strings.dtype != tf.string:
-            raise ValueError(
-                "`tokenize` takes strings. Received a tensor of dtype "
-                f"{strings.dtype.name}"
-            )
-        if strings.shape.rank == 0:
-            strings = strings[None]
-        if strings.shape.rank != 1:
-            raise ValueError(
-                "`tokenize` takes a scalar or a 1-D batch of strings. "
-                f"Received shape {strings.shape}"
-            )
+        strings = string_batch(strings)
         ids = self._tokenize(strings)
         if tf.executing_eagerly():
             self._check_known(strings, ids)

@@ -6,6 +6,8 @@ import pathlib
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_transformer.text._inputs import string_batch
+
 PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
 RESERVED_TOKENS = (PAD, UNK, START, END)
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -184,19 +186,7 @@ class WordPieceTokenizer(tf.Module):
     def tokenize(self, strings):
         """A batch of strings -> ragged int64 ids `(batch, None)`, each
         row `[START] ... [END]`."""
-        strings = tf.convert_to_tensor(strings)
-        if strings.dtype != tf.string:
-            raise ValueError(
-                "`tokenize` takes strings. Received a tensor of dtype "
-                f"{strings.dtype.name}"
-            )
-        if strings.shape.rank == 0:
-            strings = strings[None]
-        if strings.shape.rank != 1:
-            raise ValueError(
-                "`tokenize` takes a scalar or a 1-D batch of strings. "
-                f"Received shape {strings.shape}"
-            )
+        strings = string_batch(strings)
         return self._tokenize(strings)
 
     @tf.function(input_signature=[tf.RaggedTensorSpec([None, None], tf.int64)])
