@@ -387,11 +387,47 @@ def load_multi30k(src="de", tgt="en", data_dir=None):
     return splits
 
 
+# -- Tiny Shakespeare --------------------------------------------------------
+
+SHAKESPEARE_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
+    "tinyshakespeare/input.txt"
+)
+SHAKESPEARE_FILES = {
+    "tinyshakespeare/input.txt": (
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        False,
+    ),
+}
+SHAKESPEARE_TRAIN_FRACTION = 0.9
+
+
+def _download_shakespeare(folder):
+    rel = "tinyshakespeare/input.txt"
+    path = _fetch(SHAKESPEARE_URL, folder / rel)
+    if sha256(path) != SHAKESPEARE_FILES[rel][0]:
+        raise ValueError(f"checksum mismatch for {path}")
+    return {rel: path}
+
+
+def load_shakespeare(data_dir=None):
+    """Tiny Shakespeare (char-rnn's `input.txt`, 1,115,394 characters) as
+    `{"train": text, "val": text}`: the first 90% of the characters and
+    the last 10% (1,003,854 and 111,540), nanoGPT's split."""
+    paths = locate(
+        "shakespeare", SHAKESPEARE_FILES, data_dir, _download_shakespeare
+    )
+    text = paths["tinyshakespeare/input.txt"].read_text(encoding="utf-8")
+    cut = int(len(text) * SHAKESPEARE_TRAIN_FRACTION)
+    return {"train": text[:cut], "val": text[cut:]}
+
+
 LOADERS = {
     "digits": lambda data_dir=None: load_digits(),
     "mnist": load_mnist,
     "cifar10": load_cifar10,
     "multi30k": load_multi30k,
+    "shakespeare": load_shakespeare,
 }
 
 

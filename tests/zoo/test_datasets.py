@@ -19,7 +19,9 @@ def no_download(monkeypatch, tmp_path):
     monkeypatch.delenv(datasets.DATA_ENV, raising=False)
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10", "multi30k"])
+@pytest.mark.parametrize(
+    "name", ["mnist", "cifar10", "multi30k", "shakespeare"]
+)
 def test_not_found_says_where_it_looked(no_download, tmp_path, name):
     with pytest.raises(datasets.DatasetNotFoundError) as error:
         datasets.load(name, data_dir=tmp_path / "empty")
@@ -107,3 +109,14 @@ def test_multi30k_splits_are_aligned(data_dir):
     assert reverse["val"][0] == splits["val"][1]
     with pytest.raises(ValueError, match="fr"):
         datasets.load_multi30k("de", "fr", data_dir=data_dir)
+
+
+def test_shakespeare_is_split_as_nanogpt_does(data_dir):
+    from keras_transformer.text import CharTokenizer
+
+    text = datasets.load_shakespeare(data_dir=data_dir)
+    assert (len(text["train"]), len(text["val"])) == (1_003_854, 111_540)
+    assert text["train"].startswith("First Citizen:\nBefore we proceed")
+    tokenizer = CharTokenizer.from_text(text["train"] + text["val"])
+    assert tokenizer.vocab_size == 65
+    assert tokenizer.characters[:3] == ["\n", " ", "!"]
