@@ -7,6 +7,8 @@
     python -m zoo evaluate runs/translation-de-en
     python -m zoo translate runs/translation-de-en "Ein Mann fährt Fahrrad."
     python -m zoo export runs/translation-de-en --out exported/de-en
+    python -m zoo train gpt --dataset shakespeare
+    python -m zoo generate runs/gpt-shakespeare --prompt "ROMEO:"
 
 `python -m zoo COMMAND --help` lists each command's options.
 """
@@ -17,8 +19,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TASKS = ("vit", "translation")
-COMMANDS = ("train", "evaluate", "predict", "translate", "export")
+TASKS = ("vit", "translation", "gpt")
+COMMANDS = ("train", "evaluate", "predict", "translate", "generate", "export")
 
 
 def _task_of(run_dir):
@@ -38,7 +40,8 @@ def main(argv=None):
         "command",
         choices=COMMANDS,
         help="train TASK ... | evaluate RUN_DIR | predict RUN_DIR IMAGE... "
-        "| translate RUN_DIR TEXT... | export RUN_DIR --out DIR",
+        "| translate RUN_DIR TEXT... | generate RUN_DIR --prompt TEXT "
+        "| export RUN_DIR --out DIR",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
@@ -58,6 +61,8 @@ def main(argv=None):
         task = tasks.parse_args(rest[:1]).task
         if task == "vit":
             from zoo.vit import train
+        elif task == "gpt":
+            from zoo.gpt import train
         else:
             from zoo.translation import train
         train.main(rest[1:])
@@ -67,8 +72,17 @@ def main(argv=None):
     if run_dir:
         task = _task_of(run_dir)
     else:  # `COMMAND --help`
-        task = "translation" if command in ("translate", "export") else "vit"
-    if task == "translation":
+        task = {"translate": "translation", "export": "translation"}.get(
+            command, "gpt" if command == "generate" else "vit"
+        )
+    if task == "gpt":
+        from zoo.gpt import evaluate as gpt_evaluate
+
+        handlers = {
+            "evaluate": gpt_evaluate.evaluate_main,
+            "generate": gpt_evaluate.generate_main,
+        }
+    elif task == "translation":
         from zoo.translation import evaluate as tr_evaluate
 
         handlers = {

@@ -173,6 +173,43 @@ class RunDir:
                 )
         self.config.write_text(json.dumps(config, indent=2) + "\n")
 
+    def load_finished(self, task):
+        """The config record of a finished `task` run; a clear error when
+        the folder holds another task or an unfinished run."""
+        record = self.load_config()
+        if record.get("task") != task:
+            raise ValueError(
+                f"{self.path} is a {record.get('task')!r} run, not a "
+                f"{task!r} run."
+            )
+        if not self.model.is_file():
+            raise FileNotFoundError(
+                f"{self.model} does not exist: the run has not finished. Run "
+                f"its command again to resume it: {record['command']}"
+            )
+        return record
+
+    def finished_metrics(self):
+        """The metrics of a run that already finished (with a message
+        saying so), or `None`."""
+        if not (self.model.is_file() and self.metrics.is_file()):
+            return None
+        metrics = json.loads(self.metrics.read_text())
+        print(
+            f"{self.path} holds a finished run. Use another --out, or delete "
+            f"the folder to train again. Its metrics: {metrics}"
+        )
+        return metrics
+
+    def resumed_epoch(self):
+        """The epoch a killed run resumes after (0 for a new run)."""
+        metadata = self.backup / "training_metadata.json"
+        if not metadata.is_file():
+            return 0
+        epoch = json.loads(metadata.read_text())["epoch"]
+        print(f"Resuming after epoch {epoch} from {self.backup}")
+        return epoch
+
     def write_metrics(self, metrics):
         existing = {}
         if self.metrics.is_file():

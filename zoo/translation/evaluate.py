@@ -25,17 +25,7 @@ def load_run(run_dir):
     from zoo.translation.train import TOKENIZER_DIRS
 
     run = runs.RunDir(run_dir)
-    record = run.load_config()
-    if record.get("task") != "translation":
-        raise ValueError(
-            f"{run.path} is a {record.get('task')!r} run, not a "
-            "'translation' run."
-        )
-    if not run.model.is_file():
-        raise FileNotFoundError(
-            f"{run.model} does not exist: the run has not finished. Run its "
-            f"command again to resume it: {record['command']}"
-        )
+    record = run.load_finished("translation")
     model = keras.saving.load_model(run.model)
     tokenizers = tuple(
         WordPieceTokenizer.load(run.path / name) for name in TOKENIZER_DIRS

@@ -9,7 +9,6 @@ best-checkpoint keeping, then the test set: loss, accuracy and BLEU.
 
 import argparse
 import dataclasses
-import json
 import sys
 
 from zoo import runs
@@ -148,13 +147,9 @@ def main(argv=None):
         cfg, args.src, args.tgt, args.data_dir, args.seed
     )
     run.start(record, RESUME_KEYS)
-    if run.model.is_file() and run.metrics.is_file():
-        metrics = json.loads(run.metrics.read_text())
-        print(
-            f"{run.path} holds a finished run ({metrics}). Use another "
-            "--out, or delete the folder to train again."
-        )
-        return metrics
+    finished = run.finished_metrics()
+    if finished is not None:
+        return finished
     print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
 
     keras.utils.set_random_seed(args.seed)
@@ -190,11 +185,7 @@ def main(argv=None):
         f"{train.tokens:,} target tokens"
     )
 
-    start_epoch = 0
-    metadata = run.backup / "training_metadata.json"
-    if metadata.is_file():
-        start_epoch = json.loads(metadata.read_text())["epoch"]
-        print(f"Resuming after epoch {start_epoch} from {run.backup}")
+    start_epoch = run.resumed_epoch()
     with runs.Timer() as timer:
         model.fit(
             train.dataset().repeat(),

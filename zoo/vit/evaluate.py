@@ -21,16 +21,7 @@ def load_run(run_dir):
     from zoo.vit.config import ViTConfig
 
     run = runs.RunDir(run_dir)
-    record = run.load_config()
-    if record.get("task") != "vit":
-        raise ValueError(
-            f"{run.path} is a {record.get('task')!r} run, not a 'vit' run."
-        )
-    if not run.model.is_file():
-        raise FileNotFoundError(
-            f"{run.model} does not exist: the run has not finished. Run its "
-            f"command again to resume it: {record['command']}"
-        )
+    record = run.load_finished("vit")
     model = keras.saving.load_model(run.model)
     return run, record, ViTConfig(**record["config"]), model
 

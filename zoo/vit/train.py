@@ -7,7 +7,6 @@ resume and best-checkpoint keeping, test evaluation, plots.
 import argparse
 import csv
 import dataclasses
-import json
 import sys
 
 from zoo import datasets
@@ -212,14 +211,9 @@ def main(argv=None):
         "command": runs.command_line(),
     }
     run.start(record, RESUME_KEYS)
-    if run.model.is_file() and run.metrics.is_file():
-        metrics = json.loads(run.metrics.read_text())
-        print(
-            f"{run.path} holds a finished run (test accuracy "
-            f"{metrics['test_accuracy']:.4f}). Use another --out, or delete "
-            "the folder to train again."
-        )
-        return metrics
+    finished = run.finished_metrics()
+    if finished is not None:
+        return finished
     print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
 
     keras.utils.set_random_seed(args.seed)
@@ -240,11 +234,7 @@ def main(argv=None):
         compile_model(model, cfg, steps * cfg.epochs, jit=jit)
     print(f"{model.count_params():,} parameters, {steps} steps per epoch")
 
-    start_epoch = 0
-    metadata = run.backup / "training_metadata.json"
-    if metadata.is_file():
-        start_epoch = json.loads(metadata.read_text())["epoch"]
-        print(f"Resuming after epoch {start_epoch} from {run.backup}")
+    start_epoch = run.resumed_epoch()
     with runs.Timer() as timer:
         model.fit(
             train,

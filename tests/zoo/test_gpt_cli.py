@@ -1,0 +1,100 @@
+"""The GPT recipe end to end with the tiny preset on Tiny Shakespeare."""
+
+import json
+
+import pytest
+
+from zoo.__main__ import main
+from zoo.__main__ import run
+
+RUN_FILES = [
+    "config.json",
+    "history.csv",
+    "metrics.json",
+    "model.keras",
+    "training_curves.png",
+    "sample.txt",
+    "tokenizer/characters.json",
+    "checkpoints/best.weights.h5",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import os
+
+    from tests.zoo.conftest import SHARED_DATA
+
+    data_dir = os.environ.get("KERAS_TRANSFORMER_DATA", SHARED_DATA)
+    out = tmp_path_factory.mktemp("runs") / "gpt"
+    argv = [
+        "train",
+        "gpt",
+        "--dataset",
+        "shakespeare",
+        "--preset",
+        "shakespeare-tiny",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def test_a_run_writes_every_file_and_evaluate_agrees(tiny_run, capsys):
+    for name in RUN_FILES:
+        assert (tiny_run / name).is_file(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2
+    assert metrics["val_tokens"] == (111_540 - 1) // 32 * 32
+    capsys.readouterr()
+    assert main(["evaluate", str(tiny_run)]) == 0
+    printed = capsys.readouterr().out
+    assert f"validation loss: {metrics['val_loss']:.4f}" in printed
+    sample = (tiny_run / "sample.txt").read_text()
+    assert sample.startswith("ROMEO:") and len(sample) == len("ROMEO:") + 301
+
+
+def test_generate_streams_the_text_and_repeats_with_a_seed(tiny_run, capsys):
+    args = ["generate", str(tiny_run), "--prompt", "KING:", "--seed", "3"]
+    args += ["--max-new-tokens", "70", "--top-k", "10"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first
+    # The prompt, 70 characters (more than the 32-token window), a newline.
+    assert first.startswith("KING:") and len(first) == 5 + 70 + 1
+    assert main(args[:-4] + ["--max-new-tokens", "70", "--seed", "4"]) == 0
+    assert capsys.readouterr().out != first
+
+
+def test_streamed_pieces_make_the_returned_text(tiny_run):
+    from zoo.gpt.evaluate import generate_text
+    from zoo.gpt.evaluate import load_run
+
+    _, _, _, model, tokenizer = load_run(tiny_run)
+    pieces = []
+    text = generate_text(
+        model, tokenizer, "To be", 50, temperature=0.0, stream=pieces.append
+    )
+    assert len(pieces) == 7  # chunks of 32 // 4 = 8 characters
+    assert text == "To be" + "".join(pieces) and len(text) == 55
+
+
+def test_bad_prompts_and_other_commands_get_clear_errors(tiny_run, capsys):
+    assert run(["generate", str(tiny_run), "--prompt", "Grüß"]) == 2
+    assert "outside the vocabulary: ['ß', 'ü']" in capsys.readouterr().err
+    assert run(["generate", str(tiny_run), "--prompt", ""]) == 2
+    assert "non-empty string" in capsys.readouterr().err
+    assert run(["translate", str(tiny_run), "Hallo"]) == 2
+    assert "does not apply to a 'gpt' run" in capsys.readouterr().err
+
+
+def test_help_everywhere(capsys):
+    for args in (["train", "gpt", "--help"], ["generate", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        assert exit_.value.code == 0
+        assert "usage: python -m zoo" in capsys.readouterr().out

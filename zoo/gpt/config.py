@@ -1,0 +1,86 @@
+"""GPT presets: every hyper-parameter spelled out."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class GPTConfig:
+    dataset: str  # shakespeare
+    context: int  # tokens per training window (the model's max_length)
+    num_layers: int
+    d_model: int
+    num_heads: int
+    d_ff: int
+    dropout_rate: float
+    tie_embeddings: bool
+    iterations: int  # optimizer steps in all
+    eval_interval: int  # steps per "epoch": validation after each
+    batch_size: int  # windows per step
+    learning_rate: float  # AdamW peak, after warmup_iters
+    min_learning_rate: float  # cosine decay ends here at `iterations`
+    warmup_iters: int
+    weight_decay: float  # on matrices and embeddings only
+    beta_2: float
+    grad_clip: float  # global norm
+    label_smoothing: float
+
+
+PRESETS = {
+    # nanoGPT's CPU baseline for shakespeare_char, exactly: 4 layers, 4
+    # heads, 128 wide, context 64, batch 12, 2,000 iterations, dropout 0
+    # (README of karpathy/nanoGPT: val loss about 1.88 in about 3 minutes).
+    # nanoGPT's layers have no biases (bias=False); ours do.
+    "shakespeare-nanogpt-cpu": GPTConfig(
+        dataset="shakespeare",
+        context=64,
+        num_layers=4,
+        d_model=128,
+        num_heads=4,
+        d_ff=512,
+        dropout_rate=0.0,
+        tie_embeddings=True,  # nanoGPT ties them too
+        iterations=2000,
+        eval_interval=250,
+        batch_size=12,
+        learning_rate=1e-3,
+        min_learning_rate=1e-4,
+        warmup_iters=100,
+        weight_decay=0.1,
+        beta_2=0.99,
+        grad_clip=1.0,
+        label_smoothing=0.0,
+    ),
+    # Seconds, not quality: for tests and a first look.
+    "shakespeare-tiny": GPTConfig(
+        dataset="shakespeare",
+        context=32,
+        num_layers=1,
+        d_model=32,
+        num_heads=2,
+        d_ff=64,
+        dropout_rate=0.0,
+        tie_embeddings=False,
+        iterations=20,
+        eval_interval=10,
+        batch_size=8,
+        learning_rate=3e-3,
+        min_learning_rate=3e-4,
+        warmup_iters=2,
+        weight_decay=0.1,
+        beta_2=0.99,
+        grad_clip=1.0,
+        label_smoothing=0.0,
+    ),
+}
+
+DEFAULT_PRESET = {"shakespeare": "shakespeare-nanogpt-cpu"}
+
+
+def resolve(dataset, preset=None, **overrides):
+    """The preset for `dataset` (or the named one) with `overrides`
+    (`None` values ignored) applied: `(name, config)`."""
+    from zoo import runs
+
+    return runs.resolve_preset(
+        PRESETS, DEFAULT_PRESET, dataset, preset, **overrides
+    )

@@ -1,0 +1,148 @@
+"""Use a trained GPT run.
+
+python -m zoo evaluate RUN_DIR                       validation loss
+python -m zoo generate RUN_DIR --prompt "ROMEO:"     streams text
+"""
+
+import argparse
+import sys
+
+from zoo import runs
+from zoo.gpt.config import GPTConfig
+
+
+def load_run(run_dir):
+    """`(run, record, cfg, model, tokenizer)` of a finished run."""
+    import keras
+
+    import keras_transformer  # noqa: F401 (registers the saved classes)
+    from keras_transformer.text import CharTokenizer
+    from zoo.gpt.train import TOKENIZER_DIR
+
+    run = runs.RunDir(run_dir)
+    record = run.load_finished("gpt")
+    model = keras.saving.load_model(run.model)
+    tokenizer = CharTokenizer.load(run.path / TOKENIZER_DIR)
+    return run, record, GPTConfig(**record["config"]), model, tokenizer
+
+
+def generate_text(
+    model,
+    tokenizer,
+    prompt,
+    max_new_tokens,
+    temperature=1.0,
+    top_k=None,
+    top_p=None,
+    seed=0,
+    stream=None,
+):
+    """`prompt` followed by `max_new_tokens` generated characters.
+
+    The model reads at most `model.max_length` tokens, so text longer than
+    that is made in chunks of a quarter of the window: each chunk is one
+    compiled, cached sampling call whose prompt is the latest
+    `max_length - chunk` tokens (the text so far, cropped on the left as
+    nanoGPT crops it). `stream(piece)` gets each chunk's text as soon as
+    it exists.
+    """
+    from keras_transformer.generation import sample
+
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(
+            "The prompt must be a non-empty string (it starts the text). "
+            f"Received: {prompt!r}"
+        )
+    tokens = tokenizer.tokenize(prompt).flat_values.numpy().tolist()
+    window = model.max_length
+    chunk = max(1, window // 4)
+    pieces = []
+    made = 0
+    for c in range(-(-max_new_tokens // chunk)):
+        n = min(chunk, max_new_tokens - made)
+        new, count = sample(
+            model,
+            [tokens[-(window - n) :]],
+            n,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=(seed * 1_000_003 + c) % 2**31,
+        )
+        new = new[0, : count[0]].tolist()
+        tokens += new
+        made += len(new)
+        piece = tokenizer.detokenize([new]).numpy()[0].decode("utf-8")
+        pieces.append(piece)
+        if stream is not None:
+            stream(piece)
+    return prompt + "".join(pieces)
+
+
+def evaluate_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo evaluate",
+        description="Validation loss (nats per character) of a GPT run "
+        "over the whole validation split.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    parser.add_argument("--data-dir", help="local data folder")
+    args = parser.parse_args(argv)
+
+    from zoo import datasets
+    from zoo.gpt.train import all_windows
+    from zoo.gpt.train import encode_text
+
+    run, record, cfg, model, tokenizer = load_run(args.run_dir)
+    text = datasets.load_shakespeare(args.data_dir or record.get("data_dir"))
+    _, ids = encode_text(run, text, verbose=False)
+    loss, accuracy = model.evaluate(
+        all_windows(ids["val"], cfg.context), verbose=0
+    )
+    print(
+        f"{cfg.dataset} validation loss: {loss:.4f} nats per character "
+        f"(accuracy {accuracy:.4f}; model {run.model})"
+    )
+    run.write_metrics(
+        {"val_loss": float(loss), "val_accuracy": float(accuracy)}
+    )
+    return loss
+
+
+def generate_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo generate",
+        description="Generate text with a GPT run, streamed as it comes.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    parser.add_argument("--prompt", default="\n", help="text to continue")
+    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument(
+        "--temperature", type=float, default=0.8, help="0 = greedy"
+    )
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    run, record, cfg, model, tokenizer = load_run(args.run_dir)
+    tokenizer.tokenize(args.prompt)  # unknown characters: an error first
+
+    def stream(piece):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    stream(args.prompt)
+    text = generate_text(
+        model,
+        tokenizer,
+        args.prompt,
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stream=stream,
+    )
+    stream("\n")
+    return text

@@ -1,0 +1,265 @@
+"""Train a character-level GPT on Tiny Shakespeare.
+
+    python -m zoo train gpt --dataset shakespeare
+
+Reads top to bottom: arguments, text and the character tokenizer (saved
+with the run), batches of random windows, model, AdamW with warm-up and
+cosine decay, training by "epochs" of `eval_interval` steps (validation
+after each, resume after a kill), then the validation loss over the
+whole split and a sample of generated text.
+"""
+
+import argparse
+import dataclasses
+import sys
+
+from zoo import runs
+from zoo.gpt import config as gpt_config
+
+RESUME_KEYS = ("task", "preset", "config", "seed", "precision", "strategy")
+TOKENIZER_DIR = "tokenizer"
+EVAL_BATCH = 64
+SAMPLE_PROMPT = "ROMEO:"
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--dataset", required=True, choices=sorted(gpt_config.DEFAULT_PRESET)
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(gpt_config.PRESETS),
+        help="named configuration (default: the dataset's own)",
+    )
+    parser.add_argument("--iterations", type=int, help="override the preset")
+    parser.add_argument("--batch-size", type=int, help="override the preset")
+    parser.add_argument(
+        "--out", help="run directory (default: runs/gpt-DATASET)"
+    )
+    return runs.add_common_arguments(parser)
+
+
+def encode_text(run, text, verbose=True):
+    """`(tokenizer, {"train": ids, "val": ids})`: the run's character
+    tokenizer (the sorted characters of the whole text, as nanoGPT; loaded
+    when saved) and each split as int32 NumPy ids."""
+    import numpy as np
+
+    from keras_transformer.text import CharTokenizer
+
+    path = run.path / TOKENIZER_DIR
+    if (path / "characters.json").is_file():
+        tokenizer = CharTokenizer.load(path)
+    else:
+        tokenizer = CharTokenizer.from_text(text["train"] + text["val"])
+        tokenizer.save(path)
+    ids = {
+        split: np.asarray(tokenizer.tokenize(t).flat_values, "int32")
+        for split, t in text.items()
+    }
+    if verbose:
+        print(
+            f"{tokenizer.vocab_size} characters; "
+            + ", ".join(f"{k} {len(v):,} tokens" for k, v in ids.items())
+        )
+    return tokenizer, ids
+
+
+def random_windows(ids, context, batch_size, seed):
+    """Endless batches of `(x, y)` windows at random offsets (nanoGPT's
+    sampling), `y` being `x` shifted by one token; seeded."""
+    import tensorflow as tf
+
+    ids = tf.constant(ids)
+    starts = len(ids) - context - 1
+    offsets = tf.range(context + 1, dtype=tf.int64)
+
+    def window(r):
+        start = tf.math.floormod(r, starts)
+        w = tf.gather(ids, start[:, None] + offsets[None, :])
+        return w[:, :-1], w[:, 1:]
+
+    return (
+        tf.data.Dataset.random(seed=seed)
+        .batch(batch_size, drop_remainder=True)
+        .map(window)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def all_windows(ids, context, batch_size=EVAL_BATCH):
+    """Every position of `ids` once: consecutive windows of `context`
+    tokens (the loss of a position depends on the up to `context - 1`
+    tokens before it in its window, as in training)."""
+    import tensorflow as tf
+
+    count = (len(ids) - 1) // context
+    x = ids[: count * context].reshape(count, context)
+    y = ids[1 : count * context + 1].reshape(count, context)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+def build_model(cfg, vocab_size):
+    from keras_transformer.models import GPT
+
+    model = GPT(
+        vocab_size=vocab_size,
+        max_length=cfg.context,
+        num_layers=cfg.num_layers,
+        d_model=cfg.d_model,
+        num_heads=cfg.num_heads,
+        d_ff=cfg.d_ff,
+        dropout_rate=cfg.dropout_rate,
+        tie_embeddings=cfg.tie_embeddings,
+        name="gpt",
+    )
+    model.build()
+    return model
+
+
+def compile_model(model, cfg, jit):
+    import keras
+
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+    from keras_transformer.metrics import MaskedAccuracy
+
+    decay_steps = max(cfg.iterations - cfg.warmup_iters, 1)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=cfg.learning_rate,
+        warmup_steps=cfg.warmup_iters,
+        decay_steps=decay_steps,
+        alpha=cfg.min_learning_rate / cfg.learning_rate,
+    )
+    optimizer = keras.optimizers.AdamW(
+        schedule,
+        weight_decay=cfg.weight_decay,
+        beta_1=0.9,
+        beta_2=cfg.beta_2,
+        global_clipnorm=cfg.grad_clip,
+    )
+    # Decay matrices and embeddings, not biases or layer-norm scales.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    model.compile(
+        optimizer=optimizer,
+        loss=MaskedSparseCategoricalCrossentropy(
+            pad_id=None, label_smoothing=cfg.label_smoothing
+        ),
+        metrics=[MaskedAccuracy(pad_id=None, name="accuracy")],
+        jit_compile=jit,
+    )
+
+
+def main(argv=None):
+    parser = add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m zoo train gpt",
+            description=__doc__.splitlines()[0],
+        )
+    )
+    args = parser.parse_args(argv)
+    runs.configure_cpu_replicas(args.cpu_replicas)
+
+    import keras
+
+    from keras_transformer.visualization import plot_history
+    from zoo import datasets
+    from zoo.gpt import evaluate as gpt_evaluate
+    from zoo.vit.train import read_history
+
+    preset, cfg = gpt_config.resolve(
+        args.dataset,
+        args.preset,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+    )
+    if cfg.iterations % cfg.eval_interval:
+        raise ValueError(
+            f"iterations ({cfg.iterations}) must be a multiple of the "
+            f"preset's eval_interval ({cfg.eval_interval})."
+        )
+    run = runs.RunDir(args.out or f"runs/gpt-{args.dataset}")
+    record = {
+        "task": "gpt",
+        "preset": preset,
+        "config": dataclasses.asdict(cfg),
+        "seed": args.seed,
+        "precision": args.precision,
+        "strategy": args.strategy,
+        "data_dir": args.data_dir,
+        "command": runs.command_line(),
+    }
+    text = datasets.load_shakespeare(args.data_dir)
+    run.start(record, RESUME_KEYS)
+    finished = run.finished_metrics()
+    if finished is not None:
+        return finished
+    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+
+    keras.utils.set_random_seed(args.seed)
+    keras.config.set_dtype_policy(args.precision)
+    tokenizer, ids = encode_text(run, text)
+    train = random_windows(ids["train"], cfg.context, cfg.batch_size, args.seed)
+    val = all_windows(ids["val"], cfg.context)
+    steps = cfg.eval_interval
+    if args.steps_per_epoch:
+        steps = min(steps, args.steps_per_epoch)
+
+    strategy = runs.make_strategy(args.strategy)
+    with strategy.scope():
+        model = build_model(cfg, tokenizer.vocab_size)
+        jit = not args.no_jit and args.strategy == "default"
+        compile_model(model, cfg, jit)
+    epochs = cfg.iterations // cfg.eval_interval
+    print(
+        f"{model.count_params():,} parameters; {epochs} x {steps} steps of "
+        f"{cfg.batch_size} x {cfg.context} tokens"
+    )
+
+    start_epoch = run.resumed_epoch()
+    with runs.Timer() as timer:
+        model.fit(
+            train,
+            validation_data=val,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            shuffle=False,  # the windows are drawn at random already
+            callbacks=runs.training_callbacks(run, "val_loss", 0),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    if run.best_weights.is_file():
+        model.load_weights(run.best_weights)
+    val_loss, val_accuracy = model.evaluate(val, verbose=0)
+    model.save(run.model)
+
+    history = read_history(run.history)
+    metrics = run.write_metrics(
+        {
+            "val_loss": float(val_loss),
+            "val_accuracy": float(val_accuracy),
+            "val_tokens": int((len(ids["val"]) - 1) // cfg.context)
+            * cfg.context,
+            "epochs_run": len(history.get("loss", [])),
+            "resumed_after_epoch": start_epoch,
+            "train_seconds": round(timer.seconds, 1),
+            "parameters": int(model.count_params()),
+            "hardware": runs.hardware(),
+            "command": record["command"],
+        }
+    )
+    plot_history(
+        history, run.path / "training_curves.png", title=f"GPT {preset}"
+    )
+    sample = gpt_evaluate.generate_text(
+        model, tokenizer, SAMPLE_PROMPT, 300, temperature=0.8, top_k=40
+    )
+    (run.path / "sample.txt").write_text(sample + "\n", encoding="utf-8")
+    print(
+        f"validation loss {val_loss:.4f} nats per character over the whole "
+        f"split; training {timer.seconds:.0f} s\n--- sample ---\n{sample}"
+    )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
