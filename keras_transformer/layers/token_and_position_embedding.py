@@ -17,7 +17,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     `x = Embedding(ids) * sqrt(d_model) + P`, where `P` is the sinusoidal
     encoding of the paper or a learned `(max_length, d_model)` table. The
-    scaling keeps the token signal from being drowned by the positions.
+    scaling keeps the token signal from being drowned by the sinusoids
+    (`scale_tokens=False` leaves it out, as GPT-2 does with two learned
+    tables).
 
     Args:
         vocab_size: int. Number of token ids.
@@ -28,6 +30,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             that is false there. Defaults to `True`.
         embeddings_initializer: initializer of the token (and learned
             position) tables. Defaults to `"uniform"`.
+        scale_tokens: bool. Multiply the token vectors by sqrt(d_model),
+            the paper's convention (default); GPT-2 does not, and starts
+            both tables small instead.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -56,6 +61,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         position="sinusoidal",
         mask_zero=True,
         embeddings_initializer="uniform",
+        scale_tokens=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +79,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             )
         self.position = position
         self.mask_zero = bool(mask_zero)
+        self.scale_tokens = bool(scale_tokens)
         self.embeddings_initializer = keras.initializers.get(
             embeddings_initializer
         )
@@ -116,7 +123,8 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     def call(self, inputs, start_index=0):
         _validation.check_length(self.name, inputs.shape[1], self.max_length)
         x = self._token_embedding(inputs)
-        x = ops.multiply(x, ops.cast(math.sqrt(self.d_model), x.dtype))
+        if self.scale_tokens:
+            x = ops.multiply(x, ops.cast(math.sqrt(self.d_model), x.dtype))
         if self.position == "sinusoidal":
             return self._position_embedding(x, start_index=start_index)
         positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
@@ -140,6 +148,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 "max_length": self.max_length,
                 "position": self.position,
                 "mask_zero": self.mask_zero,
+                "scale_tokens": self.scale_tokens,
                 "embeddings_initializer": keras.initializers.serialize(
                     self.embeddings_initializer
                 ),

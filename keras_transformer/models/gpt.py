@@ -106,6 +106,10 @@ class GPT(keras.Model):
             position=position,
             # Id 0 is a token like any other (no padding mask: see above).
             mask_zero=False,
+            # GPT-2's start: both tables small (std 0.02), tokens unscaled,
+            # so that positions count from the first step.
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            scale_tokens=False,
             dtype=policy,
             name="embedding",
         )

@@ -46,6 +46,21 @@ def test_learned_positions_and_start_index():
     np.testing.assert_allclose(step[:, 0], out[:, 2], atol=1e-6)
 
 
+def test_unscaled_tokens_as_gpt2():
+    layer = TokenAndPositionEmbedding(
+        20, 8, max_length=16, position="learned", scale_tokens=False
+    )
+    ids = np.array([[3, 4, 5, 6]])
+    tokens = (
+        np.asarray(layer(ids))
+        - np.asarray(layer._position_embedding.embeddings)[None, :4]
+    )
+    np.testing.assert_allclose(
+        tokens, np.asarray(layer.token_embeddings)[ids], atol=1e-6
+    )
+    assert layer.get_config()["scale_tokens"] is False
+
+
 def test_mask_zero():
     ids = np.array([[3, 0, 0]])
     layer = TokenAndPositionEmbedding(20, 8, max_length=16)
