@@ -9,6 +9,7 @@
     python -m zoo export runs/translation-de-en --out exported/de-en
     python -m zoo train gpt --dataset shakespeare
     python -m zoo generate runs/gpt-shakespeare --prompt "ROMEO:"
+    python -m zoo export runs/gpt-shakespeare --out exported/gpt
 
 `python -m zoo COMMAND --help` lists each command's options.
 """
@@ -81,6 +82,7 @@ def main(argv=None):
         handlers = {
             "evaluate": gpt_evaluate.evaluate_main,
             "generate": gpt_evaluate.generate_main,
+            "export": gpt_evaluate.export_main,
         }
     elif task == "translation":
         from zoo.translation import evaluate as tr_evaluate

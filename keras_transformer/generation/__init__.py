@@ -3,6 +3,7 @@ encoder-decoders, sampling for decoder-only models."""
 
 from keras_transformer.generation.sampling import apply_repetition_penalty
 from keras_transformer.generation.sampling import sample
+from keras_transformer.generation.sampling import sample_padded
 from keras_transformer.generation.sampling import top_k_filter
 from keras_transformer.generation.sampling import top_p_filter
 from keras_transformer.generation.search import beam_search
@@ -15,6 +16,7 @@ __all__ = [
     "greedy_search",
     "length_normalizer",
     "sample",
+    "sample_padded",
     "top_k_filter",
     "top_p_filter",
 ]

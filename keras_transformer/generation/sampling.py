@@ -240,6 +240,63 @@ def sample(
     )
 
 
+def sample_padded(
+    model,
+    ids,
+    lengths,
+    max_new_tokens,
+    seed,
+    temperature=1.0,
+    top_k=None,
+    top_p=None,
+    repetition_penalty=1.0,
+    stop_token_ids=(),
+    pad_id=0,
+    jit_compile=True,
+):
+    """`sample` on tensors, for use inside a traced graph (an exported
+    model): `ids` `(batch, width)` right-padded with a static `width`,
+    `lengths` `(batch,)` >= 1 and `seed` may be symbolic.
+
+    The prefill covers one token (the shortest prompt is unknown when
+    tracing); the other prompt tokens go through one cached step each.
+    The draws are those of `sample` with the same seed, so both give the
+    same tokens.
+
+    Returns:
+        `(sequences, ends)`: int32 `(batch, width + max_new_tokens)`,
+        each row's prompt then its new tokens then `pad_id`, and `(batch,)`
+        the end of each row's tokens.
+    """
+    _check("max_new_tokens", max_new_tokens)
+    settings = _check_settings(temperature, top_k, top_p, repetition_penalty)
+    stops = tuple(int(s) for s in stop_token_ids)
+    width = ids.shape[1]
+    if width is None:
+        raise ValueError("`ids` needs a static width (its second axis).")
+    total = int(width) + max_new_tokens
+    if total > model.max_length:
+        raise ValueError(
+            f"The padded width ({width}) plus max_new_tokens "
+            f"({max_new_tokens}) is {total} tokens, more than the model's "
+            f"max_length={model.max_length}."
+        )
+    args = (max_new_tokens, 1, settings, stops, pad_id)
+
+    def make_run(model_ref):
+        def run(ids, lengths, seed):
+            return _cached_loop(model_ref(), ids, lengths, seed, total, *args)
+
+        return run
+
+    fn = _compile(model, ("sample_padded", total) + args, make_run, jit_compile)
+    return fn(
+        ops.cast(ids, "int32"),
+        ops.cast(lengths, "int32"),
+        ops.cast(seed, "int32"),
+    )
+
+
 def _new_tokens(sequences, ends, lengths, max_new_tokens, pad_id):
     """Each row's generated part, `(batch, max_new_tokens)`, and its
     length."""
@@ -373,6 +430,7 @@ def _uncached_loop(model, ids, lengths, seed, *args):
 __all__ = [
     "apply_repetition_penalty",
     "sample",
+    "sample_padded",
     "top_k_filter",
     "top_p_filter",
 ]

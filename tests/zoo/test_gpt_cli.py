@@ -98,3 +98,42 @@ def test_help_everywhere(capsys):
             main(args)
         assert exit_.value.code == 0
         assert "usage: python -m zoo" in capsys.readouterr().out
+
+
+def test_export_generates_in_a_fresh_process(tiny_run, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from keras_transformer.export import TextGenerator
+    from zoo.gpt.evaluate import load_run
+
+    out = tmp_path / "exported"
+    args = ["export", str(tiny_run), "--out", str(out), "--top-k", "10"]
+    assert main(args + ["--max-new-tokens", "12", "--seed", "5"]) == 0
+    _, _, _, model, tokenizer = load_run(tiny_run)
+    here = TextGenerator(
+        model, tokenizer, 12, temperature=0.8, top_k=10, seed=5
+    )(["ROMEO:", "KING RICHARD III:\nWhat"])
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 (registers the ops)
+        loaded = tf.saved_model.load({str(out)!r})
+        prompts = tf.constant(["ROMEO:", "KING RICHARD III:\\nWhat"])
+        text = loaded.signatures["serving_default"](prompt=prompts)["text"]
+        print(repr([t.decode() for t in text.numpy()]))
+        assert "keras_transformer" not in sys.modules
+        assert "zoo" not in sys.modules
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == repr(here)
+    assert all(len(t) == 12 for t in here)

@@ -2,9 +2,11 @@
 
 python -m zoo evaluate RUN_DIR                       validation loss
 python -m zoo generate RUN_DIR --prompt "ROMEO:"     streams text
+python -m zoo export RUN_DIR --out DIR               prompt-to-text SavedModel
 """
 
 import argparse
+import json
 import sys
 
 from zoo import runs
@@ -146,3 +148,45 @@ def generate_main(argv=None):
     )
     stream("\n")
     return text
+
+
+def export_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo export",
+        description="Write a SavedModel that maps prompts to generated text.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    parser.add_argument("--out", required=True, help="SavedModel folder")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="tokens per prompt (default: half the model's window)",
+    )
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from keras_transformer.export import TextGenerator
+
+    run, record, cfg, model, tokenizer = load_run(args.run_dir)
+    generator = TextGenerator(
+        model,
+        tokenizer,
+        max_new_tokens=args.max_new_tokens or model.max_length // 2,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    path = generator.export(args.out)
+    (path / "assets.extra").mkdir(exist_ok=True)
+    (path / "assets.extra" / "run.json").write_text(
+        json.dumps({"command": record["command"], "config": record["config"]})
+    )
+    print(
+        f"SavedModel in {path}: tf.saved_model.load(path)"
+        '.signatures["serving_default"](prompt=tf.constant([...]))["text"]'
+    )
+    return path

@@ -1,0 +1,156 @@
+"""Prompt strings in, generated text out: tokenizer and cached sampler of
+a decoder-only model in one TensorFlow graph, saved as a SavedModel."""
+
+import pathlib
+
+import tensorflow as tf
+
+from keras_transformer import generation
+
+
+class TextGenerator(tf.Module):
+    """A trained `GPT` with its tokenizer, as a function from a batch of
+    prompts to a batch of continuations.
+
+    A prompt longer than `max_length - max_new_tokens` tokens keeps its
+    last ones (documented, not an error, so that a server never fails on
+    a long request); characters the tokenizer does not know are dropped;
+    an empty prompt (after that) is an error. Generation is the cached,
+    compiled sampler (`keras_transformer.generation.sample_padded`), so
+    the same prompt and seed give the text `sample` would give.
+
+    Args:
+        model: a `keras_transformer.models.GPT`.
+        tokenizer: its tokenizer (`CharTokenizer`, or any with `tokenize`
+            to ragged ids and `detokenize`).
+        max_new_tokens: int. Tokens generated per prompt.
+        temperature, top_k, top_p, repetition_penalty, stop_token_ids:
+            as in `keras_transformer.generation.sample`.
+        seed: int. The seed of `serving_default` (`generate` takes one).
+        jit_compile: bool. Compile the sampling loop with XLA.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        max_new_tokens=200,
+        temperature=0.8,
+        top_k=None,
+        top_p=None,
+        repetition_penalty=1.0,
+        stop_token_ids=(),
+        seed=0,
+        jit_compile=True,
+        name=None,
+    ):
+        super().__init__(name=name)
+        if tokenizer.vocab_size != model.vocab_size:
+            raise ValueError(
+                f"The tokenizer has {tokenizer.vocab_size} tokens but the "
+                f"model expects vocab_size={model.vocab_size}."
+            )
+        if not 1 <= int(max_new_tokens) < model.max_length:
+            raise ValueError(
+                f"`max_new_tokens` must be in [1, {model.max_length - 1}] "
+                "(the model's max_length leaves room for the prompt). "
+                f"Received: max_new_tokens={max_new_tokens}"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_new_tokens = int(max_new_tokens)
+        self.prompt_width = model.max_length - self.max_new_tokens
+        self.options = dict(
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            stop_token_ids=tuple(stop_token_ids),
+            jit_compile=bool(jit_compile),
+        )
+        self.seed = int(seed)
+
+    def prompt_ids(self, prompts):
+        """`(ids (batch, prompt_width), lengths (batch,))`: each prompt's
+        last `prompt_width` tokens, right-padded."""
+        ids = self.tokenizer.tokenize(prompts)
+        lengths = ids.row_lengths()
+        start = tf.maximum(lengths - self.prompt_width, 0)
+        positions = tf.ragged.range(lengths)
+        keep = positions >= tf.expand_dims(start, 1)
+        ids = tf.ragged.boolean_mask(ids, keep)
+        lengths = ids.row_lengths()
+        tf.debugging.assert_positive(
+            lengths,
+            message="A prompt is empty (or has no known characters): give "
+            "the text to continue.",
+        )
+        dense = ids.to_tensor(
+            shape=tf.stack([tf.size(lengths, tf.int64), self.prompt_width])
+        )
+        return dense, lengths
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string),
+            tf.TensorSpec([], tf.int32),
+        ]
+    )
+    def generate(self, prompts, seed):
+        """Prompts `(batch,)` and a seed -> the generated continuations."""
+        ids, lengths = self.prompt_ids(prompts)
+        sequences, ends = generation.sample_padded(
+            self.model,
+            ids,
+            lengths,
+            self.max_new_tokens,
+            seed,
+            **self.options,
+        )
+        positions = tf.range(tf.shape(sequences)[1])[None, :]
+        lengths = tf.cast(lengths, tf.int32)[:, None]
+        new = (positions >= lengths) & (positions < ends[:, None])
+        tokens = tf.ragged.boolean_mask(sequences, new)
+        return self.tokenizer.detokenize(tf.cast(tokens, tf.int64))
+
+    def __call__(self, prompts, seed=None):
+        """Continuations of `prompts` (a string or a list of strings) as
+        Python strings."""
+        single = isinstance(prompts, str)
+        batch = [prompts] if single else list(prompts)
+        for i, p in enumerate(batch):
+            if not isinstance(p, str):
+                raise ValueError(
+                    "TextGenerator takes strings. Received "
+                    f"{type(p).__name__} at position {i}: {p!r}"
+                )
+        if not batch:
+            return []
+        # Eagerly, the tokenizer names unknown characters in its error.
+        lengths = self.tokenizer.tokenize(batch).row_lengths().numpy()
+        for i, n in enumerate(lengths):
+            if n == 0:
+                raise ValueError(
+                    f"Prompt {i} is empty: give the text to continue."
+                )
+        seed = self.seed if seed is None else int(seed)
+        out = self.generate(tf.constant(batch), tf.constant(seed, tf.int32))
+        text = [t.decode("utf-8") for t in out.numpy().tolist()]
+        return text[0] if single else text
+
+    def export(self, path):
+        """Writes a SavedModel: `serving_default` maps `{"prompt": strings}`
+        to `{"text": strings}` with the seed given here, and the function
+        `generate(prompts, seed)` takes a seed. Loading it needs only
+        TensorFlow and tensorflow-text."""
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serving_default(prompt):
+            seed = tf.constant(self.seed, tf.int32)
+            return {"text": self.generate(prompt, seed)}
+
+        path = pathlib.Path(path)
+        tf.saved_model.save(
+            self, str(path), signatures={"serving_default": serving_default}
+        )
+        return path
