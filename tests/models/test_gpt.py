@@ -114,3 +114,21 @@ def test_errors_name_the_problem():
         model.start_decoding(1, 17)
     with pytest.raises(ValueError, match="num_heads"):
         GPT(**{**CONFIG, "num_heads": 3})
+
+
+def test_starts_with_gpt2_initialization():
+    model = GPT(**{**CONFIG, "d_model": 64, "d_ff": 256, "num_layers": 8})
+    model.build()
+    stds = {
+        w.path: float(np.std(np.asarray(w)))
+        for w in model.weights
+        if w.path.endswith(("kernel", "embeddings"))
+    }
+    residual = 0.02 / np.sqrt(2 * 8)
+    for path, std in stds.items():
+        writes_residual = path.endswith(
+            ("output_kernel", "output_dense/kernel")
+        )
+        expected = residual if writes_residual else 0.02
+        assert abs(std - expected) < 0.15 * expected, (path, std)
+    assert sum(p.endswith("output_kernel") for p in stds) == 8
