@@ -235,22 +235,50 @@ class GPT(keras.Model):
             )
         return self._logits(x[:, -1]), new_state
 
-    def generate(self, prompt_ids, max_new_tokens, **kwargs):
-        """Continues each prompt: a list of id lists (any lengths) or
-        `(batch, length)` ids. Keyword arguments are those of
-        `keras_transformer.generation.sample` (`temperature`, `top_k`,
-        `top_p`, `repetition_penalty`, `seed`, `stop_token_ids`, ...).
+    def generate(self, prompts, max_new_tokens, tokenizer=None, **kwargs):
+        """Continues each prompt.
+
+        Args:
+            prompts: a list of id lists (any lengths), `(batch, length)`
+                ids, or, with `tokenizer`, a string or a list of strings.
+            max_new_tokens: int. Most tokens generated per prompt.
+            tokenizer: the model's tokenizer (such as `CharTokenizer`);
+                needed for string prompts.
+            **kwargs: those of `keras_transformer.generation.sample`
+                (`temperature`, `top_k`, `top_p`, `repetition_penalty`,
+                `seed`, `stop_token_ids`, ...).
 
         Returns:
-            A list with each prompt's new token ids (a stop token
-            included when one ended the row).
+            For id prompts, a list with each prompt's new token ids (a
+            stop token included when one ended the row); for string
+            prompts, the generated text (one string for one prompt).
         """
         from keras_transformer.generation import sample
 
-        tokens, lengths = sample(self, prompt_ids, max_new_tokens, **kwargs)
-        return [
-            row[:n].tolist() for row, n in zip(tokens, lengths, strict=True)
+        single = isinstance(prompts, str)
+        texts = single or (
+            isinstance(prompts, (list, tuple))
+            and len(prompts) > 0
+            and all(isinstance(p, str) for p in prompts)
+        )
+        if texts:
+            if tokenizer is None:
+                raise ValueError(
+                    "String prompts need the model's `tokenizer`: "
+                    "generate(prompts, max_new_tokens, tokenizer=...)."
+                )
+            batch = [prompts] if single else list(prompts)
+            ids = tokenizer.tokenize(batch)
+            prompts = [row.numpy().tolist() for row in ids]
+        tokens, lengths = sample(self, prompts, max_new_tokens, **kwargs)
+        new = [row[:n].tolist() for row, n in zip(tokens, lengths, strict=True)]
+        if not texts:
+            return new
+        text = [
+            t.decode("utf-8")
+            for t in tokenizer.detokenize(_ragged_ids(new)).numpy().tolist()
         ]
+        return text[0] if single else text
 
     def get_config(self):
         config = super().get_config()
@@ -271,3 +299,10 @@ class GPT(keras.Model):
             }
         )
         return config
+
+
+def _ragged_ids(rows):
+    """A `tf.RaggedTensor` of int64 ids from a list of id lists."""
+    import tensorflow as tf
+
+    return tf.ragged.constant(rows, dtype=tf.int64, ragged_rank=1)

@@ -190,3 +190,20 @@ def test_bad_arguments_get_clear_errors(model):
         sample(model, PROMPTS, 0)
     with pytest.raises(ValueError, match="integer ids"):
         sample(model, np.ones((2, 3), "float32"), 3)
+
+
+def test_gpt_generate_takes_and_returns_strings_with_a_tokenizer(model):
+    from keras_transformer.text import CharTokenizer
+
+    tokenizer = CharTokenizer("abcdefghijklmnopqrstuvw")  # 23 characters
+    prompts = ["abc", "hello"]
+    ids = [tokenizer.tokenize(p).flat_values.numpy().tolist() for p in prompts]
+    expected = [
+        "".join(tokenizer.characters[i] for i in row)
+        for row in model.generate(ids, 6, seed=2)
+    ]
+    out = model.generate(prompts, 6, tokenizer=tokenizer, seed=2)
+    assert out == expected
+    assert model.generate("abc", 6, tokenizer=tokenizer, seed=2) == out[0]
+    with pytest.raises(ValueError, match="need the model's `tokenizer`"):
+        model.generate(prompts, 6)
