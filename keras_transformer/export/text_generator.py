@@ -56,6 +56,10 @@ class TextGenerator(tf.Module):
                 "(the model's max_length leaves room for the prompt). "
                 f"Received: max_new_tokens={max_new_tokens}"
             )
+        # Bad settings fail here, not when the graph is first traced.
+        generation.sampling._check_settings(
+            temperature, top_k, top_p, repetition_penalty
+        )
         self.model = model
         self.tokenizer = tokenizer
         self.max_new_tokens = int(max_new_tokens)

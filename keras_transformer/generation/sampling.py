@@ -10,8 +10,14 @@ Prompts of different lengths are right-padded. The prefill covers the
 shortest prompt; from there every row advances one position per step,
 and a row still inside its prompt takes its prompt's next token instead
 of a sampled one. Each row therefore sees exactly its own tokens at its
-own positions: a batch gives what each prompt gives alone.
+own positions: with greedy decoding a batch gives what each prompt gives
+alone. Sampled rows draw their own random numbers (the row's index is
+part of the counter), so that equal prompts in one batch give different
+texts; row 0 draws the same numbers whatever the batch size.
 """
+
+import math
+import numbers
 
 from keras import ops
 
@@ -32,7 +38,11 @@ def apply_repetition_penalty(logits, seen, penalty):
 
 def top_k_filter(logits, k):
     """Keeps the `k` largest logits per row (ties with the k-th are kept
-    too); the rest become `NEG_INF`."""
+    too); the rest become `NEG_INF`. A `k` above the vocabulary keeps
+    every token."""
+    vocab = logits.shape[-1]
+    if vocab is not None:
+        k = min(int(k), int(vocab))
     kth = ops.top_k(logits, k)[0][:, -1:]
     return ops.where(logits < kth, NEG_INF, logits)
 
@@ -41,7 +51,10 @@ def top_p_filter(logits, p):
     """Nucleus filter (Holtzman et al., 2020): keeps the smallest set of
     most likely tokens whose probabilities sum to at least `p` (ties with
     the least likely kept token are kept too); the rest become `NEG_INF`.
-    The most likely token is always kept."""
+    The most likely token is always kept, and `p >= 1` keeps every token
+    (whatever the rounding of the running sum)."""
+    if p >= 1:
+        return logits
     probs = ops.softmax(logits, axis=-1)
     sorted_probs = ops.flip(ops.sort(probs, axis=-1), axis=-1)
     mass_before = ops.cumsum(sorted_probs, axis=-1) - sorted_probs
@@ -53,14 +66,17 @@ def top_p_filter(logits, p):
 
 
 def _uniform(shape, seed, step):
-    """Uniform floats in (0, 1), a function of (seed, step) only."""
+    """Uniform floats strictly inside (0, 1), a function of (seed, step)
+    and the position in `shape`. 23 random bits: `(k + 0.5) / 2^23` is
+    exact in float32, so the largest value is 1 - 2^-24, never 1 (where
+    the Gumbel noise would be infinite)."""
     import tensorflow as tf
 
     from keras_transformer._backend import random_bits
 
     bits = random_bits(tf, shape, tf.stack([seed, step]))
-    top = tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32)
-    return (top + 0.5) * (1.0 / 2**24)
+    top = tf.cast(tf.bitwise.right_shift(bits, 9), tf.float32)
+    return (top + 0.5) * (1.0 / 2**23)
 
 
 def _next_token(logits, seen, step, seed, settings):
@@ -79,26 +95,32 @@ def _next_token(logits, seen, step, seed, settings):
     # softmax(logits).
     u = _uniform(ops.shape(logits), seed, step)
     gumbel = -ops.log(-ops.log(u))
-    return ops.cast(ops.argmax(logits + gumbel, axis=-1), "int32")
+    # Filtered tokens stay out whatever their noise.
+    noisy = ops.where(logits <= NEG_INF, NEG_INF, logits + gumbel)
+    return ops.cast(ops.argmax(noisy, axis=-1), "int32")
+
+
+def _is_number(value):
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _check_settings(temperature, top_k, top_p, repetition_penalty):
-    if not isinstance(temperature, (int, float)) or temperature < 0:
+    if not _is_number(temperature) or temperature < 0:
         raise ValueError(
             f"`temperature` must be a number >= 0 (0 is greedy). "
             f"Received: temperature={temperature!r}"
         )
     if top_k is not None:
         _check("top_k", top_k)
-    if top_p is not None and not (
-        isinstance(top_p, (int, float)) and 0 < top_p <= 1
-    ):
+    if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
         raise ValueError(
             f"`top_p` must be in (0, 1]. Received: top_p={top_p!r}"
         )
-    if not (
-        isinstance(repetition_penalty, (int, float)) and repetition_penalty > 0
-    ):
+    if not (_is_number(repetition_penalty) and repetition_penalty > 0):
         raise ValueError(
             "`repetition_penalty` must be a number > 0 (1 is none). "
             f"Received: repetition_penalty={repetition_penalty!r}"
@@ -116,6 +138,12 @@ def _prompts(prompt_ids, prompt_lengths, pad_id):
     import numpy as np
 
     if prompt_lengths is None and isinstance(prompt_ids, (list, tuple)):
+        if any(isinstance(row, numbers.Integral) for row in prompt_ids):
+            raise ValueError(
+                "`prompt_ids` must be a list of id lists (one per prompt), "
+                "or (batch, length) ids. Received a flat list of ids: wrap "
+                "one prompt as [ids]."
+            )
         rows = [np.asarray(row, "int64").reshape(-1) for row in prompt_ids]
         if not rows:
             raise ValueError("`prompt_ids` is empty: give at least one prompt.")
@@ -206,6 +234,13 @@ def sample(
     settings = _check_settings(temperature, top_k, top_p, repetition_penalty)
     stops = tuple(int(s) for s in stop_token_ids)
     ids, lengths = _prompts(prompt_ids, prompt_lengths, pad_id)
+    real = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    outside = real & ((ids < 0) | (ids >= model.vocab_size))
+    if outside.any():
+        raise ValueError(
+            f"Prompt ids must be in [0, {model.vocab_size}) (the model's "
+            f"vocab_size). Received {sorted(set(ids[outside].tolist()))}"
+        )
     total = ids.shape[1] + max_new_tokens
     if total > model.max_length:
         raise ValueError(
@@ -378,7 +413,10 @@ def _cached_loop(model, ids, lengths, seed, total, *args):
             args,
             stops,
         )
-        logits, state = model.decode_step(state, token[:, None], i)
+        # A finished row holds `pad_id`, maybe no id of the model: feed it
+        # a valid one (its output is not used).
+        fed = ops.clip(token, 0, vocab - 1)
+        logits, state = model.decode_step(state, fed[:, None], i)
         return i + 1, logits, seq, seen, done, ends, state
 
     loop = ops.while_loop(
@@ -408,7 +446,8 @@ def _uncached_loop(model, ids, lengths, seed, *args):
     vocab = model.vocab_size
     seq, seen, done, ends, stops = _start(ids, lengths, args, vocab)
     for i in range(first, total):
-        logits = model(seq[:, :i], training=False)[:, -1]
+        prefix = ops.clip(seq[:, :i], 0, vocab - 1)  # see _cached_loop
+        logits = model(prefix, training=False)[:, -1]
         position = ops.convert_to_tensor(i, "int32")
         _, seq, seen, done, ends = _step_update(
             ops.cast(logits, "float32"),

@@ -137,9 +137,14 @@ class GPT(keras.Model):
             self._final_norm = keras.layers.LayerNormalization(
                 epsilon=self.layer_norm_epsilon, dtype=policy, name="final_norm"
             )
-        if not self.tie_embeddings:
+        # float32 logits computed in float32, also under mixed precision.
+        if self.tie_embeddings:
+            self._tied_head = _TiedLogits(
+                lambda: self._embedding.token_embeddings, name="tied_head"
+            )
+        else:
             self._head = keras.layers.Dense(
-                vocab_size, dtype=policy, name="head"
+                vocab_size, dtype="float32", name="head"
             )
 
     def build(self, inputs_shape=None):
@@ -191,11 +196,8 @@ class GPT(keras.Model):
         if self.norm_first:
             x = self._final_norm(x)
         if self.tie_embeddings:
-            table = ops.cast(self._embedding.token_embeddings, x.dtype)
-            logits = ops.matmul(x, ops.transpose(table))
-        else:
-            logits = self._head(x)
-        return ops.cast(logits, "float32")
+            return self._tied_head(x)
+        return self._head(ops.cast(x, "float32"))
 
     def call(self, inputs, training=None):
         ids = ops.convert_to_tensor(inputs)
@@ -299,6 +301,20 @@ class GPT(keras.Model):
             }
         )
         return config
+
+
+class _TiedLogits(keras.layers.Layer):
+    """`x E^T` with the token table `E` read in float32: as a float32
+    layer, it reads the table outside the mixed-precision autocast of the
+    model's call. Holds no weights (`table` is a function, not tracked)."""
+
+    def __init__(self, table, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self._table = table
+
+    def call(self, x):
+        table = ops.convert_to_tensor(self._table())
+        return ops.matmul(ops.cast(x, "float32"), ops.transpose(table))
 
 
 def _ragged_ids(rows):

@@ -26,8 +26,8 @@ class CharTokenizer(tf.Module):
     `tf.Module`, the tokenizer can be saved inside a SavedModel.
 
     Args:
-        characters: a string or list of single characters (no repeats), or
-            the path of a `characters.json` written by `save`.
+        characters: a string or list of single characters (no repeats).
+            `load` reads the `characters.json` that `save` writes.
         name: optional module name.
 
     Example:
@@ -43,11 +43,6 @@ class CharTokenizer(tf.Module):
 
     def __init__(self, characters, name=None):
         super().__init__(name=name)
-        if isinstance(characters, pathlib.Path) or (
-            isinstance(characters, str) and characters.endswith(".json")
-        ):
-            path = pathlib.Path(characters)
-            characters = json.loads(path.read_text(encoding="utf-8"))
         characters = list(characters)
         if not characters:
             raise ValueError("The vocabulary is empty: give some characters.")
@@ -114,14 +109,17 @@ class CharTokenizer(tf.Module):
         if bool(tf.reduce_all(tf.cast(ids.row_lengths(), tf.int32) == lengths)):
             return
         known = set(self._characters)
-        unknown = sorted(
-            {
-                c
-                for s in strings.numpy()
-                for c in s.decode("utf-8")
-                if c not in known
-            }
-        )
+        unknown = set()
+        for i, raw in enumerate(strings.numpy()):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"String {i} is not valid UTF-8 ({e.reason} at byte "
+                    f"{e.start})."
+                ) from None
+            unknown.update(c for c in text if c not in known)
+        unknown = sorted(unknown)
         raise ValueError(
             f"Characters outside the vocabulary: {unknown}. The tokenizer "
             f"knows {self.vocab_size} characters: {self._characters!r}"
@@ -183,4 +181,4 @@ class CharTokenizer(tf.Module):
                 f"No character tokenizer in {directory}: {CHARACTERS_FILE} "
                 "is missing."
             )
-        return cls(path)
+        return cls(json.loads(path.read_text(encoding="utf-8")))

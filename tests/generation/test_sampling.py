@@ -207,3 +207,62 @@ def test_gpt_generate_takes_and_returns_strings_with_a_tokenizer(model):
     assert model.generate("abc", 6, tokenizer=tokenizer, seed=2) == out[0]
     with pytest.raises(ValueError, match="need the model's `tokenizer`"):
         model.generate(prompts, 6)
+
+
+def test_filtered_tokens_are_never_drawn_even_at_extreme_noise(monkeypatch):
+    """A uniform number of exactly 1 would make the Gumbel noise infinite;
+    the largest one drawn is 1 - 2^-24, and filtered tokens are kept out
+    whatever the noise."""
+    import tensorflow as tf
+
+    from keras_transformer.generation import sampling
+
+    u = np.asarray(
+        sampling._uniform((4, 1 << 16), tf.constant(0), tf.constant(3))
+    )
+    assert u.max() < 1.0 and u.min() > 0.0
+    # Force the worst case: every uniform at its largest value.
+    monkeypatch.setattr(
+        sampling,
+        "_uniform",
+        lambda shape, seed, step: ops.full(shape, 1.0 - 2.0**-24),
+    )
+    fixed = FixedLogits(np.log([0.05, 0.5, 0.15, 0.3]))
+    tokens, _ = sample(fixed, [[0]] * 8, 1, top_k=1, seed=0, jit_compile=False)
+    assert np.all(tokens == 1)
+
+
+def test_bad_ids_and_sizes_get_clear_errors(model):
+    with pytest.raises(ValueError, match=r"must be in \[0, 23\).*\[23, 40\]"):
+        sample(model, [[1, 23], [40]], 3)
+    with pytest.raises(ValueError, match="flat list of ids"):
+        sample(model, [1, 2, 3], 3)
+    with pytest.raises(ValueError, match="temperature"):
+        sample(model, PROMPTS, 3, temperature=float("nan"))
+    with pytest.raises(ValueError, match="temperature"):
+        sample(model, PROMPTS, 3, temperature=True)
+    # NumPy numbers are numbers; a top_k above the vocabulary keeps all.
+    wide = sample(model, PROMPTS, 3, temperature=np.float32(1.0), top_k=99)
+    plain = sample(model, PROMPTS, 3, temperature=1.0)
+    np.testing.assert_array_equal(wide[0], plain[0])
+
+
+def test_a_pad_id_outside_the_vocabulary_is_never_fed(model):
+    free, _ = sample(model, PROMPTS, 6, temperature=0.0)
+    stop = int(free[0, 1])
+    for jit in (False, True):
+        tokens, lengths = sample(
+            model,
+            PROMPTS,
+            6,
+            temperature=0.0,
+            stop_token_ids=[stop],
+            pad_id=99,
+            jit_compile=jit,
+        )
+        assert lengths[0] == 2 and np.all(tokens[0, 2:] == 99)
+
+
+def test_top_p_of_one_keeps_every_token():
+    logits = ops.convert_to_tensor([[30.0, 0.0, 0.0, -5.0]])
+    np.testing.assert_array_equal(top_p_filter(logits, 1.0), logits)

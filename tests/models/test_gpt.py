@@ -132,3 +132,21 @@ def test_starts_with_gpt2_initialization():
         expected = residual if writes_residual else 0.02
         assert abs(std - expected) < 0.15 * expected, (path, std)
     assert sum(p.endswith("output_kernel") for p in stds) == 8
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_logits_are_computed_in_float32_under_bfloat16(tie):
+    model = GPT(**CONFIG, tie_embeddings=tie, dtype="mixed_bfloat16")
+    model.build()
+    x = ids()
+    hidden = model._embedding(x)
+    for block in model._blocks:
+        hidden = block(hidden)
+    hidden = np.asarray(tf.cast(model._final_norm(hidden), "float32"))
+    if tie:
+        table = np.asarray(model._embedding.token_embeddings, "float32")
+        expected = hidden @ table.T
+    else:
+        kernel, bias = (np.asarray(w) for w in model._head.weights)
+        expected = hidden @ kernel + bias
+    np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-5)

@@ -104,3 +104,11 @@ def test_works_inside_a_savedmodel_loaded_with_tensorflow_only(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "[b'hear me', b'speak.']" in result.stdout
+
+
+def test_invalid_utf8_is_named():
+    tokenizer = CharTokenizer.from_text("abc")
+    with pytest.raises(ValueError, match="String 1 is not valid UTF-8"):
+        tokenizer.tokenize(tf.constant([b"ab", b"a\xffb"]))
+    # A vocabulary string that looks like a file name is characters.
+    assert CharTokenizer("ab.json").vocab_size == 7

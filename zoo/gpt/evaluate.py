@@ -50,6 +50,11 @@ def generate_text(
     """
     from keras_transformer.generation import sample
 
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(
+            "`max_new_tokens` must be an int >= 1. "
+            f"Received: max_new_tokens={max_new_tokens!r}"
+        )
     if not isinstance(prompt, str) or not prompt:
         raise ValueError(
             "The prompt must be a non-empty string (it starts the text). "

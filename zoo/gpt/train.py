@@ -71,7 +71,7 @@ def random_windows(ids, context, batch_size, seed):
     import tensorflow as tf
 
     ids = tf.constant(ids)
-    starts = len(ids) - context - 1
+    starts = len(ids) - context  # a window needs context + 1 tokens
     offsets = tf.range(context + 1, dtype=tf.int64)
 
     def window(r):
@@ -124,8 +124,10 @@ def compile_model(model, cfg, jit):
     from keras_transformer.metrics import MaskedAccuracy
 
     decay_steps = max(cfg.iterations - cfg.warmup_iters, 1)
+    # Linear warm-up from lr / (warmup + 1), as nanoGPT's (it + 1) /
+    # (warmup + 1): the first step already learns.
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
+        initial_learning_rate=cfg.learning_rate / (cfg.warmup_iters + 1),
         warmup_target=cfg.learning_rate,
         warmup_steps=cfg.warmup_iters,
         decay_steps=decay_steps,
