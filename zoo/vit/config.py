@@ -84,8 +84,11 @@ PRESETS = {
         patience=0,
     ),
     # CIFAR-10 32x32: 64 patches of 4x4, about 0.8M parameters (the
-    # s-chh/PyTorch-Scratch-Vision-Transformer-ViT CIFAR-10 shape). No
-    # dropout: the CPU budget allows few epochs, too few to overfit.
+    # s-chh/PyTorch-Scratch-Vision-Transformer-ViT CIFAR-10 shape). 30
+    # epochs at batch 64 (about 90 s an epoch on a quiet 2-core CPU): 77.1%.
+    # No dropout; by epoch 30 training accuracy (85%) ran ahead of
+    # validation (77%), so a longer schedule wants dropout or stronger
+    # augmentation.
     "cifar10-small": ViTConfig(
         dataset="cifar10",
         image_size=32,
@@ -97,8 +100,8 @@ PRESETS = {
         num_heads=4,
         d_ff=256,
         dropout_rate=0.0,
-        epochs=8,
-        batch_size=128,
+        epochs=30,
+        batch_size=64,
         learning_rate=1e-3,
         weight_decay=0.05,
         warmup_epochs=1,
