@@ -12,6 +12,7 @@ A run directory holds:
     *.png              plots
 """
 
+import csv
 import json
 import os
 import pathlib
@@ -246,6 +247,36 @@ def training_callbacks(run, monitor, patience, mode="min"):
             )
         )
     return callbacks
+
+
+def read_history(path):
+    """history.csv as dict column -> list of floats."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in rows[0]} if rows else {}
+
+
+def record_results(run, model, record, timer, start_epoch, results, title):
+    """After training: reads history.csv back, writes metrics.json with
+    `results(history)` and what every run records (epochs, resume point,
+    time, size, hardware, command), and plots the training curves.
+    Returns `(metrics, history)`."""
+    from keras_transformer.visualization import plot_history
+
+    history = read_history(run.history)
+    metrics = run.write_metrics(
+        {
+            **results(history),
+            "epochs_run": len(history.get("loss", [])),
+            "resumed_after_epoch": start_epoch,
+            "train_seconds": round(timer.seconds, 1),
+            "parameters": int(model.count_params()),
+            "hardware": hardware(),
+            "command": record["command"],
+        }
+    )
+    plot_history(history, run.path / "training_curves.png", title=title)
+    return metrics, history
 
 
 class Timer:

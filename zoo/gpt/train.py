@@ -164,10 +164,8 @@ def main(argv=None):
 
     import keras
 
-    from keras_transformer.visualization import plot_history
     from zoo import datasets
     from zoo.gpt import evaluate as gpt_evaluate
-    from zoo.vit.train import read_history
 
     preset, cfg = gpt_config.resolve(
         args.dataset,
@@ -234,23 +232,19 @@ def main(argv=None):
     val_loss, val_accuracy = model.evaluate(val, verbose=0)
     model.save(run.model)
 
-    history = read_history(run.history)
-    metrics = run.write_metrics(
-        {
+    metrics, _ = runs.record_results(
+        run,
+        model,
+        record,
+        timer,
+        start_epoch,
+        lambda history: {
             "val_loss": float(val_loss),
             "val_accuracy": float(val_accuracy),
             "val_tokens": int((len(ids["val"]) - 1) // cfg.context)
             * cfg.context,
-            "epochs_run": len(history.get("loss", [])),
-            "resumed_after_epoch": start_epoch,
-            "train_seconds": round(timer.seconds, 1),
-            "parameters": int(model.count_params()),
-            "hardware": runs.hardware(),
-            "command": record["command"],
-        }
-    )
-    plot_history(
-        history, run.path / "training_curves.png", title=f"GPT {preset}"
+        },
+        title=f"GPT {preset}",
     )
     sample = gpt_evaluate.generate_text(
         model, tokenizer, SAMPLE_PROMPT, 300, temperature=0.8, top_k=40

@@ -121,7 +121,6 @@ def main(argv=None):
 
     import keras
 
-    from keras_transformer.visualization import plot_history
     from zoo.translation import evaluate as tr_evaluate
 
     preset, cfg = tr_config.resolve(
@@ -202,25 +201,17 @@ def main(argv=None):
     test_loss, test_accuracy = model.evaluate(test.dataset(), verbose=0)
     model.save(run.model)
 
-    from zoo.vit.train import read_history
-
-    history = read_history(run.history)
-    metrics = run.write_metrics(
-        {
+    metrics, _ = runs.record_results(
+        run,
+        model,
+        record,
+        timer,
+        start_epoch,
+        lambda history: {
             "test_loss": float(test_loss),
             "test_token_accuracy": float(test_accuracy),
             "best_val_loss": min(history.get("val_loss", [float("nan")])),
-            "epochs_run": len(history.get("loss", [])),
-            "resumed_after_epoch": start_epoch,
-            "train_seconds": round(timer.seconds, 1),
-            "parameters": int(model.count_params()),
-            "hardware": runs.hardware(),
-            "command": record["command"],
-        }
-    )
-    plot_history(
-        history,
-        run.path / "training_curves.png",
+        },
         title=f"Transformer {preset} {args.src}->{args.tgt}",
     )
     print(

@@ -5,7 +5,6 @@ resume and best-checkpoint keeping, test evaluation, plots.
 """
 
 import argparse
-import csv
 import dataclasses
 import sys
 
@@ -146,13 +145,6 @@ def compile_model(model, cfg, total_steps, jit):
     )
 
 
-def read_history(path):
-    """history.csv as dict column -> list of floats."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in rows[0]} if rows else {}
-
-
 def save_attention_plot(model, run, test_images, test_labels, class_names):
     from keras_transformer.visualization import plot_attention_overlays
 
@@ -188,8 +180,6 @@ def main(argv=None):
     runs.configure_cpu_replicas(args.cpu_replicas)
 
     import keras
-
-    from keras_transformer.visualization import plot_history
 
     preset, cfg = vit_config.resolve(
         args.dataset,
@@ -256,23 +246,19 @@ def main(argv=None):
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
     model.save(run.model)
 
-    history = read_history(run.history)
-    metrics = run.write_metrics(
-        {
+    metrics, _ = runs.record_results(
+        run,
+        model,
+        record,
+        timer,
+        start_epoch,
+        lambda history: {
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
             "best_val_loss": min(history.get("val_loss", [float("nan")])),
             "final_val_accuracy": history.get("val_accuracy", [0.0])[-1],
-            "epochs_run": len(history.get("accuracy", [])),
-            "resumed_after_epoch": start_epoch,
-            "train_seconds": round(timer.seconds, 1),
-            "parameters": int(model.count_params()),
-            "hardware": runs.hardware(),
-            "command": record["command"],
-        }
-    )
-    plot_history(
-        history, run.path / "training_curves.png", title=f"ViT {preset}"
+        },
+        title=f"ViT {preset}",
     )
     x_test, y_test = data[1]
     save_attention_plot(model, run, x_test, y_test, class_names(cfg.dataset))
