@@ -96,16 +96,16 @@ def evaluate_main(argv=None):
     parser.add_argument("--data-dir", help="local data folder")
     args = parser.parse_args(argv)
 
+    import numpy as np
+
     from zoo import datasets
     from zoo.gpt.train import all_windows
-    from zoo.gpt.train import encode_text
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
     text = datasets.load_shakespeare(args.data_dir or record.get("data_dir"))
-    _, ids = encode_text(run, text, verbose=False)
-    loss, accuracy = model.evaluate(
-        all_windows(ids["val"], cfg.context), verbose=0
-    )
+    # Only the validation text: the training split is not needed here.
+    val = np.asarray(tokenizer.tokenize(text["val"]).flat_values, "int32")
+    loss, accuracy = model.evaluate(all_windows(val, cfg.context), verbose=0)
     print(
         f"{cfg.dataset} validation loss: {loss:.4f} nats per character "
         f"(accuracy {accuracy:.4f}; model {run.model})"
