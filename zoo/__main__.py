@@ -10,6 +10,8 @@
     python -m zoo train gpt --dataset shakespeare
     python -m zoo generate runs/gpt-shakespeare --prompt "ROMEO:"
     python -m zoo export runs/gpt-shakespeare --out exported/gpt
+    python -m zoo tune vit --dataset digits --max-trials 12 --out DIR
+    python -m zoo train vit --dataset digits --hparams DIR/best.json
 
 `python -m zoo COMMAND --help` lists each command's options.
 """
@@ -21,7 +23,15 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TASKS = ("vit", "translation", "gpt")
-COMMANDS = ("train", "evaluate", "predict", "translate", "generate", "export")
+COMMANDS = (
+    "train",
+    "tune",
+    "evaluate",
+    "predict",
+    "translate",
+    "generate",
+    "export",
+)
 
 
 def _task_of(run_dir):
@@ -40,8 +50,9 @@ def main(argv=None):
     parser.add_argument(
         "command",
         choices=COMMANDS,
-        help="train TASK ... | evaluate RUN_DIR | predict RUN_DIR IMAGE... "
-        "| translate RUN_DIR TEXT... | generate RUN_DIR --prompt TEXT "
+        help="train TASK ... | tune TASK ... | evaluate RUN_DIR "
+        "| predict RUN_DIR IMAGE... | translate RUN_DIR TEXT... "
+        "| generate RUN_DIR --prompt TEXT "
         "| export RUN_DIR --out DIR",
     )
     if not argv or argv[0] in ("-h", "--help"):
@@ -49,6 +60,21 @@ def main(argv=None):
         return 0
     command, rest = argv[0], argv[1:]
     parser.parse_args([command])  # validates the command name
+
+    if command == "tune":
+        from zoo import tune
+
+        if not rest or rest[0] in ("-h", "--help"):
+            tune.add_arguments(
+                argparse.ArgumentParser(
+                    prog="python -m zoo tune TASK",
+                    description=f"Search hyper-parameters; TASK is one of "
+                    f"{', '.join(TASKS)}.",
+                )
+            ).print_help()
+            return 0
+        tune.main(rest)
+        return 0
 
     if command == "train":
         tasks = argparse.ArgumentParser(

@@ -53,6 +53,44 @@ def add_common_arguments(parser, data_env="KERAS_TRANSFORMER_DATA"):
     return parser
 
 
+def add_hparams_argument(parser):
+    parser.add_argument(
+        "--hparams",
+        help="best.json of a `python -m zoo tune` search: its settings on "
+        "top of the search's preset (options given here still win)",
+    )
+
+
+def hparams_preset(args, task):
+    """`(preset, overrides)`: the preset and settings of `--hparams` (a
+    search's best.json, checked to belong to `task` on `args.dataset`),
+    or `(args.preset, {})` without it."""
+    if not args.hparams:
+        return args.preset, {}
+    path = pathlib.Path(args.hparams)
+    if path.is_dir():
+        path = path / "best.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No best.json at {path}: pass the file a `python -m zoo tune` "
+            "search wrote."
+        )
+    best = json.loads(path.read_text())
+    if (best.get("task"), best.get("dataset")) != (task, args.dataset):
+        raise ValueError(
+            f"{path} is from a {best.get('task')!r} search on "
+            f"{best.get('dataset')!r}, not {task!r} on {args.dataset!r}."
+        )
+    print(f"Settings from {path}: {best['config']}")
+    return args.preset or best["preset"], best["config"]
+
+
+def overrides(tuned, **options):
+    """`tuned` (settings from `--hparams`) updated with the `options` that
+    are not `None` (given on the command line, so they win)."""
+    return {**tuned, **{k: v for k, v in options.items() if v is not None}}
+
+
 def resolve_preset(presets, defaults, dataset, preset=None, **overrides):
     """`(name, config)`: the preset for `dataset` (`defaults[dataset]`, or
     the named one from `presets`) with `overrides` (`None` values

@@ -36,6 +36,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--out", help="run directory (default: runs/gpt-DATASET)"
     )
+    runs.add_hparams_argument(parser)
     return runs.add_common_arguments(parser)
 
 
@@ -167,11 +168,15 @@ def main(argv=None):
     from zoo import datasets
     from zoo.gpt import evaluate as gpt_evaluate
 
+    preset, tuned = runs.hparams_preset(args, "gpt")
     preset, cfg = gpt_config.resolve(
         args.dataset,
-        args.preset,
-        iterations=args.iterations,
-        batch_size=args.batch_size,
+        preset,
+        **runs.overrides(
+            tuned,
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+        ),
     )
     if cfg.iterations % cfg.eval_interval:
         raise ValueError(

@@ -51,6 +51,7 @@ def add_arguments(parser):
         action="store_true",
         help="skip decoding the test set after training",
     )
+    runs.add_hparams_argument(parser)
     return runs.add_common_arguments(parser)
 
 
@@ -123,11 +124,15 @@ def main(argv=None):
 
     from zoo.translation import evaluate as tr_evaluate
 
+    preset, tuned = runs.hparams_preset(args, "translation")
     preset, cfg = tr_config.resolve(
         args.dataset,
-        args.preset,
-        epochs=args.epochs,
-        batch_tokens=args.batch_tokens,
+        preset,
+        **runs.overrides(
+            tuned,
+            epochs=args.epochs,
+            batch_tokens=args.batch_tokens,
+        ),
     )
     run = runs.RunDir(args.out or f"runs/translation-{args.src}-{args.tgt}")
     record = {

@@ -35,6 +35,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--out", help="run directory (default: runs/vit-DATASET)"
     )
+    runs.add_hparams_argument(parser)
     return runs.add_common_arguments(parser)
 
 
@@ -181,13 +182,17 @@ def main(argv=None):
 
     import keras
 
+    preset, tuned = runs.hparams_preset(args, "vit")
     preset, cfg = vit_config.resolve(
         args.dataset,
-        args.preset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        dropout_rate=args.dropout_rate,
+        preset,
+        **runs.overrides(
+            tuned,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            dropout_rate=args.dropout_rate,
+        ),
     )
     run = runs.RunDir(args.out or f"runs/vit-{args.dataset}")
     record = {

@@ -1,0 +1,197 @@
+"""`python -m zoo tune`: a search on the digits ViT in seconds, its files,
+memory across trials, `train --hparams`, and resume after a kill."""
+
+import csv
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from tests.zoo.test_vit_cli import zoo
+from zoo.__main__ import main
+from zoo.__main__ import run
+
+# Every trial the same size (only the learning rate differs), so their
+# memory can be compared; one epoch of two steps each.
+FIXED_SIZE = {
+    "num_layers": 1,
+    "d_model": 32,
+    "num_heads": 2,
+    "d_ff_multiple": 2,
+    "dropout_rate": 0.0,
+    "label_smoothing": 0.0,
+}
+QUICK = ["--epochs-per-trial", "1", "--steps-per-epoch", "2", "--no-jit"]
+
+
+def summary(folder):
+    with open(folder / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory):
+    """Ten trials, as `python -m zoo tune` runs them (each in its own
+    process)."""
+    folder = tmp_path_factory.mktemp("tune")
+    space = folder / "space.json"
+    space.write_text(json.dumps(FIXED_SIZE))
+    out = folder / "search"
+    args = ["tune", "vit", "--dataset", "digits", "--max-trials", "10"]
+    assert main([*args, *QUICK, "--space", space, "--out", out]) == 0
+    return out
+
+
+def test_search_writes_summary_plot_and_best(search):
+    rows = summary(search)
+    assert [r["trial"] for r in rows] == [f"{i:02d}" for i in range(10)]
+    assert {r["status"] for r in rows} == {"COMPLETED"}
+    scores = [float(r["score"]) for r in rows]
+    best = json.loads((search / "best.json").read_text())
+    assert best["objective"] == "val_cross_entropy"
+    assert best["value"] == pytest.approx(min(scores))
+    chosen = next(r for r in rows if r["trial"] == best["trial"])
+    assert float(chosen["learning_rate"]) == pytest.approx(
+        best["config"]["learning_rate"]
+    )
+    assert best["config"]["d_ff"] == 64  # d_ff_multiple x d_model
+    baseline = json.loads((search / "baseline.json").read_text())
+    assert best["baseline_value"] == baseline["value"]
+    assert baseline["hyperparameters"]["d_model"] == 64  # digits-tiny's
+    table = (search / "summary.md").read_text()
+    assert table.count("\n| ") == 12  # header, 10 trials, the preset
+    assert "| preset |" in table
+    assert (search / "trials.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_memory_does_not_grow_from_trial_to_trial(search):
+    """Each trial trains in its own process: the search's memory stays
+    flat and every trial peaks at about the same size. (Training ten
+    models in one process grows by about 50 MB each, despite
+    `keras.backend.clear_session()`.)"""
+    stats = json.loads((search / "trial_stats.json").read_text())
+    search_rss = [s["rss_mb"] for s in stats.values()]
+    trial_peaks = [s["trial_peak_rss_mb"] for s in stats.values()]
+    assert len(search_rss) == 10
+    assert max(search_rss) - search_rss[0] < 40
+    assert max(trial_peaks) - min(trial_peaks) < 80
+
+
+def test_train_takes_the_best_hyperparameters(search, tmp_path):
+    best = json.loads((search / "best.json").read_text())
+    out = tmp_path / "run"
+    main(
+        [
+            "train",
+            "vit",
+            "--dataset",
+            "digits",
+            "--hparams",
+            str(search / "best.json"),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--out",
+            str(out),
+        ]  # fmt: skip
+    )
+    config = json.loads((out / "config.json").read_text())["config"]
+    for name, value in best["config"].items():
+        if name != "warmup_epochs":
+            assert config[name] == pytest.approx(value), name
+    assert config["epochs"] == 1  # the command line still wins
+
+
+def test_hparams_from_another_task_is_a_clear_error(tmp_path, capsys):
+    other = tmp_path / "best.json"
+    other.write_text(
+        json.dumps({"task": "gpt", "dataset": "shakespeare", "config": {}})
+    )
+    code = run(["train", "vit", "--dataset", "digits", "--hparams", str(other)])
+    assert code == 2
+    assert "'gpt' search on 'shakespeare', not 'vit' on 'digits'" in (
+        capsys.readouterr().err
+    )
+
+
+def test_bad_space_file_is_a_clear_error(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"d_model": {"low": 8}}))
+    args = ["tune", "vit", "--dataset", "digits", "--space", str(space)]
+    assert run([*args, "--out", str(tmp_path / "s")]) == 2
+    assert "takes low, high" in capsys.readouterr().err
+
+
+def _trial_workers(folder):
+    """PIDs of trial processes working for the search in `folder`."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{proc}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if "--trial-worker" in cmd and str(folder) in cmd:
+            pids.append(int(proc))
+    return pids
+
+
+def _completed(folder):
+    done = {}
+    for path in (folder / "search").glob("trial_*/trial.json"):
+        try:
+            trial = json.loads(path.read_text())
+        except ValueError:  # being written
+            continue
+        if trial["status"] == "COMPLETED":
+            done[trial["trial_id"]] = trial["score"]
+    return done
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_killed_search_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "search"
+    command = [
+        "tune", "vit", "--dataset", "digits", "--max-trials", "4",
+        "--epochs-per-trial", "2", "--steps-per-epoch", "10", "--no-jit",
+        "--out", out,
+    ]  # fmt: skip
+    first = zoo(*command)
+    deadline = time.time() + 300
+    while not _completed(out) and first.poll() is None:
+        assert time.time() < deadline, "no trial finished in 5 minutes"
+        time.sleep(0.2)
+    time.sleep(1.0)  # the next trial is under way
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = _completed(out)
+    assert 1 <= len(before) < 4, "the search ended before it was killed"
+    for _ in range(50):  # its trial process notices and stops
+        if not _trial_workers(out):
+            break
+        time.sleep(0.2)
+    assert not _trial_workers(out), "a trial process outlived its search"
+
+    second = zoo(*command)
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    assert "Reloading Tuner" in output
+    after = _completed(out)
+    assert len(after) == 4
+    assert {k: after[k] for k in before} == before
+    starts = (out / "trials.log").read_text().split()
+    started = [starts[i + 1] for i in range(0, len(starts), 2)]
+    for trial_id in before:  # finished trials are not run again
+        assert started.count(trial_id) == 1
+    assert len(summary(out)) == 4
+    # The first trial is the preset: the baseline's values and score.
+    baseline = json.loads((out / "baseline.json").read_text())
+    first = json.loads((out / "search/trial_0/trial.json").read_text())
+    values = first["hyperparameters"]["values"]
+    assert values == pytest.approx(baseline["hyperparameters"])
+    assert after["0"] == pytest.approx(baseline["value"], rel=1e-5)
+    assert np.isfinite(json.loads((out / "best.json").read_text())["value"])
