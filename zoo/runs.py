@@ -81,6 +81,12 @@ def hparams_preset(args, task):
             f"{path} is from a {best.get('task')!r} search on "
             f"{best.get('dataset')!r}, not {task!r} on {args.dataset!r}."
         )
+    for key in ("src", "tgt"):  # translation: the same language pair
+        if key in best and best[key] != getattr(args, key, best[key]):
+            raise ValueError(
+                f"{path} is from a search on {best['src']}->{best['tgt']}, "
+                f"not {args.src}->{args.tgt}."
+            )
     print(f"Settings from {path}: {best['config']}")
     return args.preset or best["preset"], best["config"]
 

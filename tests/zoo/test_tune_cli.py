@@ -118,6 +118,16 @@ def test_hparams_from_another_task_is_a_clear_error(tmp_path, capsys):
     )
 
 
+def test_hparams_from_another_language_pair_is_a_clear_error(tmp_path, capsys):
+    best = tmp_path / "best.json"
+    record = {"task": "translation", "dataset": "multi30k", "config": {}}
+    best.write_text(json.dumps({**record, "src": "de", "tgt": "en"}))
+    args = ["--dataset", "multi30k", "--src", "en", "--tgt", "de"]
+    code = run(["train", "translation", *args, "--hparams", str(best)])
+    assert code == 2
+    assert "search on de->en, not en->de" in capsys.readouterr().err
+
+
 def test_bad_space_file_is_a_clear_error(tmp_path, capsys):
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"d_model": {"low": 8}}))
