@@ -96,10 +96,25 @@ def main(argv=None):
         return 0
 
     run_dir = next((a for a in rest if not a.startswith("-")), None)
+    if command == "export" and not run_dir:  # its options depend on the task
+        from zoo.gpt import evaluate as gpt_evaluate
+        from zoo.translation import evaluate as tr_evaluate
+
+        for task, export in (
+            ("translation", tr_evaluate.export_main),
+            ("gpt", gpt_evaluate.export_main),
+        ):
+            print(f"== export of a {task} run")
+            try:
+                export(["--help"])
+            except SystemExit:
+                pass
+            print()
+        return 0
     if run_dir:
         task = _task_of(run_dir)
     else:  # `COMMAND --help`
-        task = {"translate": "translation", "export": "translation"}.get(
+        task = {"translate": "translation"}.get(
             command, "gpt" if command == "generate" else "vit"
         )
     if task == "gpt":

@@ -106,6 +106,13 @@ def test_train_takes_the_best_hyperparameters(search, tmp_path):
     assert config["epochs"] == 1  # the command line still wins
 
 
+def test_tune_help_lists_its_options(capsys):
+    assert main(["tune", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--tuner", "--max-trials", "--executions-per-trial"):
+        assert option in out
+
+
 def test_hparams_from_another_task_is_a_clear_error(tmp_path, capsys):
     other = tmp_path / "best.json"
     other.write_text(
