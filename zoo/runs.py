@@ -103,6 +103,11 @@ def resolve_preset(presets, defaults, dataset, preset=None, **overrides):
     ignored) applied."""
     import dataclasses
 
+    if preset is None and dataset not in defaults:
+        raise ValueError(
+            f"Unknown dataset. Expected one of {sorted(defaults)}. "
+            f"Received: dataset={dataset!r}"
+        )
     name = preset or defaults[dataset]
     if name not in presets:
         raise ValueError(
@@ -200,23 +205,7 @@ class RunDir:
         match, so a resumed run cannot silently mix two configurations."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
-        if self.config.is_file():
-            old = json.loads(self.config.read_text())
-            changed = {
-                k: (old.get(k), config.get(k))
-                for k in resume_keys
-                if old.get(k) != config.get(k)
-            }
-            if changed:
-                details = ", ".join(
-                    f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()
-                )
-                raise ValueError(
-                    f"{self.path} holds a run with other settings "
-                    f"({details}). Use another --out, or delete the folder "
-                    "to start over."
-                )
-        self.config.write_text(json.dumps(config, indent=2) + "\n")
+        write_record(self.config, config, resume_keys, "a run")
 
     def load_finished(self, task):
         """The config record of a finished `task` run; a clear error when
@@ -262,6 +251,30 @@ class RunDir:
         existing.update(metrics)
         self.metrics.write_text(json.dumps(existing, indent=2) + "\n")
         return existing
+
+
+def write_record(path, record, resume_keys, kind):
+    """Writes `record` as JSON to `path`. When `path` already holds one
+    (a killed run or search being resumed), first checks that the settings
+    in `resume_keys` match, so that a resumed `kind` cannot silently mix
+    two configurations."""
+    if path.is_file():
+        old = json.loads(path.read_text())
+        changed = {
+            k: (old.get(k), record.get(k))
+            for k in resume_keys
+            if old.get(k) != record.get(k)
+        }
+        if changed:
+            details = ", ".join(
+                f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()
+            )
+            raise ValueError(
+                f"{path.parent} holds {kind} with other settings "
+                f"({details}). Use another --out, or delete the folder to "
+                "start over."
+            )
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def training_callbacks(run, monitor, patience, mode="min"):

@@ -340,11 +340,6 @@ def task_config(task, dataset, preset):
         from zoo.gpt import config
     else:
         from zoo.translation import config
-    if dataset not in config.DEFAULT_PRESET:
-        raise ValueError(
-            f"Unknown dataset for {task}. Expected one of "
-            f"{sorted(config.DEFAULT_PRESET)}. Received: dataset={dataset!r}"
-        )
     return config.resolve(dataset, preset)
 
 
@@ -474,24 +469,6 @@ def resident_mb():
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def preset_in_space(values, space):
-    """Whether the preset's `values` are a point of the search `space`
-    (so that the search can try them first)."""
-    from keras_transformer.tuning import Range
-
-    for name, spec in space.items():
-        value = values.get(name)
-        if isinstance(spec, Range):
-            inside = spec.low <= value <= spec.high
-        elif isinstance(spec, (list, tuple)):
-            inside = value in spec
-        else:
-            inside = value == spec
-        if not inside:
-            return False
-    return True
 
 
 def start_from(tuner, values):
@@ -877,6 +854,8 @@ def main(argv=None):
     import keras
     import keras_tuner
 
+    from keras_transformer.tuning import space as space_lib
+
     preset, cfg = task_config(task_name, args.dataset, args.preset)
     space = {
         **ZOO_SPACES.get((task_name, args.dataset), {}),
@@ -900,7 +879,8 @@ def main(argv=None):
         "command": runs.command_line(),
     }
     if not args.trial_worker:
-        start_search_dir(out, record)
+        out.mkdir(parents=True, exist_ok=True)
+        runs.write_record(out / "tune.json", record, RESUME_KEYS, "a search")
     request = None
     if args.trial_worker:
         request = json.loads(pathlib.Path(args.trial_worker).read_text())
@@ -916,8 +896,7 @@ def main(argv=None):
     fixed = {  # the preset's settings that the search keeps
         k: v
         for k, v in task.preset_values.items()
-        if not isinstance(hypermodel_class.SEARCH_SPACE[k], (list, tuple))
-        and not hasattr(hypermodel_class.SEARCH_SPACE[k], "low")
+        if space_lib.is_fixed(hypermodel_class.SEARCH_SPACE[k])
     }
 
     def make_hypermodel(overrides):
@@ -940,7 +919,10 @@ def main(argv=None):
     first = {k: task.preset_values[k] for k in hypermodel.search_space}
     if args.tuner == "hyperband":
         pass  # hyperband picks its brackets' trials itself
-    elif preset_in_space(first, hypermodel.search_space):
+    elif all(
+        space_lib.contains(spec, first[name])
+        for name, spec in hypermodel.search_space.items()
+    ):
         start_from(tuner, first)
     else:
         print("The preset is outside the search space: not tried first.")
@@ -975,22 +957,3 @@ def main(argv=None):
     if not math.isfinite(best["value"]):
         raise RuntimeError("The best trial's score is not finite.")
     return best
-
-
-def start_search_dir(out, record):
-    """Creates the folder and tune.json; on resume, checks the settings
-    that a search's trials depend on are unchanged."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "tune.json"
-    if path.is_file():
-        old = json.loads(path.read_text())
-        changed = [k for k in RESUME_KEYS if old.get(k) != record.get(k)]
-        if changed:
-            details = ", ".join(
-                f"{k}: {old.get(k)!r} -> {record.get(k)!r}" for k in changed
-            )
-            raise ValueError(
-                f"{out} holds a search with other settings ({details}). "
-                "Use another --out, or delete the folder to start over."
-            )
-    path.write_text(json.dumps(record, indent=2) + "\n")

@@ -100,6 +100,21 @@ def candidates(spec):
     return [spec]
 
 
+def contains(spec, value):
+    """Whether `spec` (a `Range`, a list of choices or a fixed value) can
+    take `value`."""
+    if isinstance(spec, Range):
+        return spec.low <= value <= spec.high
+    if isinstance(spec, (list, tuple)):
+        return value in spec
+    return value == spec
+
+
+def is_fixed(spec):
+    """Whether `spec` is a single value rather than something to search."""
+    return not isinstance(spec, (Range, list, tuple))
+
+
 def merge(defaults, overrides, family):
     """`defaults` updated with `overrides`; unknown names are an error
     listing the known ones."""
