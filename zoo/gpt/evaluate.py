@@ -116,6 +116,16 @@ def evaluate_main(argv=None):
     return loss
 
 
+def add_sampling_arguments(parser):
+    """The sampling options `generate` and `export` share."""
+    parser.add_argument(
+        "--temperature", type=float, default=0.8, help="0 = greedy"
+    )
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def generate_main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m zoo generate",
@@ -124,12 +134,7 @@ def generate_main(argv=None):
     parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument("--prompt", default="\n", help="text to continue")
     parser.add_argument("--max-new-tokens", type=int, default=300)
-    parser.add_argument(
-        "--temperature", type=float, default=0.8, help="0 = greedy"
-    )
-    parser.add_argument("--top-k", type=int)
-    parser.add_argument("--top-p", type=float)
-    parser.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(parser)
     args = parser.parse_args(argv)
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
@@ -167,10 +172,7 @@ def export_main(argv=None):
         type=int,
         help="tokens per prompt (default: half the model's window)",
     )
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int)
-    parser.add_argument("--top-p", type=float)
-    parser.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(parser)
     args = parser.parse_args(argv)
 
     from keras_transformer.export import TextGenerator
