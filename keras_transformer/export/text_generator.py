@@ -24,8 +24,11 @@ class TextGenerator(tf.Module):
         tokenizer: its tokenizer (`CharTokenizer`, or any with `tokenize`
             to ragged ids and `detokenize`).
         max_new_tokens: int. Tokens generated per prompt.
-        temperature, top_k, top_p, repetition_penalty, stop_token_ids:
-            as in `keras_transformer.generation.sample`.
+        temperature: float, as in `keras_transformer.generation.sample`.
+        top_k: int or `None`, as in `sample`.
+        top_p: float or `None`, as in `sample`.
+        repetition_penalty: float, as in `sample`.
+        stop_token_ids: ids that end a row, as in `sample`.
         seed: int. The seed of `serving_default` (`generate` takes one).
         jit_compile: bool. Compile the sampling loop with XLA.
     """

@@ -217,9 +217,12 @@ def beam_search(
         inputs: what `model.start_decoding` takes; the encoder runs once
             per row, and its keys/values are shared by the row's beams.
         max_length: int. Most tokens generated, `[END]` included.
-        start_id, end_id, pad_id: ints, as in `greedy_search`.
+        start_id: int. The token every output starts from, as in
+            `greedy_search`.
+        end_id: int. The token that finishes a hypothesis.
         beam_size: int. Hypotheses kept per row; 1 is greedy search.
         length_penalty: float `alpha` >= 0; 0 compares raw scores.
+        pad_id: int. Written after a hypothesis has finished.
         return_all_beams: bool. Return every beam, best first.
         jit_compile: bool. Compile the loop with XLA.
 

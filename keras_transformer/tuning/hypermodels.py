@@ -156,8 +156,22 @@ class VisionTransformerHyperModel(_FamilyHyperModel):
     OBJECTIVE = keras_tuner.Objective("val_cross_entropy", "min")
     NO_DECAY = ("bias", "gamma", "beta", "position_embedding", "class_token")
 
-    def __init__(self, search_space=None, total_steps=None, **kwargs):
-        super().__init__(search_space, **kwargs)
+    def __init__(
+        self,
+        search_space=None,
+        total_steps=None,
+        score_fn=None,
+        jit_compile=True,
+        name=None,
+        **model_args,
+    ):
+        super().__init__(
+            search_space,
+            score_fn=score_fn,
+            jit_compile=jit_compile,
+            name=name,
+            **model_args,
+        )
         self.total_steps = total_steps
 
     def build_model(self, values):
@@ -214,8 +228,8 @@ class GPTHyperModel(_FamilyHyperModel):
     ... )
     >>> hp = keras_tuner.HyperParameters()
     >>> model = hypermodel.build(hp)
-    >>> sorted(hp.values)[:3]
-    ['d_ff_multiple', 'd_model', 'dropout_rate']
+    >>> ", ".join(sorted(hp.values)[:3])
+    'd_ff_multiple, d_model, dropout_rate'
     """
 
     SEARCH_SPACE = {
@@ -226,8 +240,22 @@ class GPTHyperModel(_FamilyHyperModel):
     }
     OBJECTIVE = keras_tuner.Objective("val_loss", "min")
 
-    def __init__(self, search_space=None, total_steps=None, **kwargs):
-        super().__init__(search_space, **kwargs)
+    def __init__(
+        self,
+        search_space=None,
+        total_steps=None,
+        score_fn=None,
+        jit_compile=True,
+        name=None,
+        **model_args,
+    ):
+        super().__init__(
+            search_space,
+            score_fn=score_fn,
+            jit_compile=jit_compile,
+            name=name,
+            **model_args,
+        )
         self.total_steps = total_steps
 
     def build_model(self, values):
