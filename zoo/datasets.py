@@ -12,6 +12,7 @@ README: `mnist/t10k-images-idx3-ubyte.gz`, `cifar10-jpeg/train.tar.gz`, ...
 import gzip
 import hashlib
 import io
+import json
 import os
 import pathlib
 import pickle
@@ -72,18 +73,65 @@ def _not_found(name, relpaths, dirs, download_error):
     )
 
 
+SAMPLE_MANIFEST = "SAMPLE.json"
+
+
+def declared_sample(folder, name, files):
+    """The entry of `folder/SAMPLE.json` that declares the folder a sample
+    of dataset `name` (same file names, other content), or `None`.
+
+    A sample is a small stand-in in the dataset's layout, such as the
+    corpora the tests train on (`tests/data`): its manifest lists each
+    file's sha256, `{"multi30k": {"description": ..., "files": {path:
+    sha256}}}`, and the files must match it exactly, as the full dataset's
+    must match the published checksums.
+    """
+    manifest = folder / SAMPLE_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        entry = json.loads(manifest.read_text(encoding="utf-8")).get(name)
+    except (ValueError, AttributeError) as e:
+        raise ValueError(
+            f"{manifest} is not a valid sample manifest: {e}"
+        ) from None
+    if not entry:
+        return None
+    if sorted(entry.get("files", {})) != sorted(files):
+        raise ValueError(
+            f"{manifest} declares a sample of {name!r} with files "
+            f"{sorted(entry.get('files', {}))}; expected {sorted(files)}."
+        )
+    return entry
+
+
 def locate(name, files, data_dir=None, download=None):
     """Paths of `files` (relative path -> check) in the first folder that has
     them all; else `download(target_dir)`.
 
     Each check is `(sha256, decompress)`: the expected sha256 of the file,
     or of its gzip-decompressed content when `decompress` is true (so a
-    re-compressed copy of the same data passes too).
+    re-compressed copy of the same data passes too). A folder whose
+    `SAMPLE.json` declares it a sample of `name` is checked against that
+    manifest instead, and a line says that a sample is being read.
     """
     dirs = search_dirs(data_dir)
     for folder in dirs:
         paths = {rel: folder / rel for rel in files}
         if all(p.is_file() for p in paths.values()):
+            sample = declared_sample(folder, name, files)
+            if sample is not None:
+                for rel, expected in sample["files"].items():
+                    if sha256(paths[rel]) != expected:
+                        raise ValueError(
+                            f"Checksum mismatch for {paths[rel]}: it does "
+                            f"not match {folder / SAMPLE_MANIFEST}."
+                        )
+                print(
+                    f"Reading a sample of {name!r} from {folder}: "
+                    f"{sample.get('description', 'not the full dataset')}."
+                )
+                return paths
             for rel, (expected, decompress) in files.items():
                 actual = sha256(paths[rel], decompress)
                 if actual != expected:

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from tests.zoo.conftest import SAMPLE_DATA
+from zoo import datasets
 from zoo.__main__ import main
 from zoo.__main__ import run
 
@@ -19,15 +21,8 @@ RUN_FILES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    import os
-
-    from tests.zoo.conftest import SHARED_DATA
-
-    data_dir = os.environ.get("KERAS_TRANSFORMER_DATA", SHARED_DATA)
-    out = tmp_path_factory.mktemp("runs") / "gpt"
-    argv = [
+def tiny_train(out, data_dir):
+    return [
         "train",
         "gpt",
         "--dataset",
@@ -39,8 +34,28 @@ def tiny_run(tmp_path_factory):
         "--out",
         str(out),
     ]
-    assert main(argv) == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny preset on the committed sample text (tests/data)."""
+    out = tmp_path_factory.mktemp("runs") / "gpt"
+    assert main(tiny_train(out, SAMPLE_DATA)) == 0
     return out
+
+
+@pytest.mark.data
+def test_the_tiny_preset_on_tiny_shakespeare(data_dir, tmp_path, capsys):
+    """The same recipe on the full Tiny Shakespeare: nanoGPT's split."""
+    out = tmp_path / "gpt"
+    assert main(tiny_train(out, data_dir)) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2
+    assert metrics["val_tokens"] == (111_540 - 1) // 32 * 32
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"validation loss: {metrics['val_loss']:.4f}" in printed
 
 
 def test_a_run_writes_every_file_and_evaluate_agrees(tiny_run, capsys):
@@ -48,7 +63,8 @@ def test_a_run_writes_every_file_and_evaluate_agrees(tiny_run, capsys):
         assert (tiny_run / name).is_file(), name
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
-    assert metrics["val_tokens"] == (111_540 - 1) // 32 * 32
+    val_text = datasets.load_shakespeare(data_dir=SAMPLE_DATA)["val"]
+    assert metrics["val_tokens"] == (len(val_text) - 1) // 32 * 32
     capsys.readouterr()
     assert main(["evaluate", str(tiny_run)]) == 0
     printed = capsys.readouterr().out
