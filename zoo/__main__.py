@@ -16,11 +16,12 @@
 `python -m zoo COMMAND --help` lists each command's options.
 """
 
-import argparse
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from zoo import cli  # noqa: E402 (after the TF log level)
 
 TASKS = ("vit", "translation", "gpt")
 COMMANDS = (
@@ -32,6 +33,32 @@ COMMANDS = (
     "generate",
     "export",
 )
+# Options of evaluate/predict/translate/generate/export that take a
+# value: the first other word that is not an option is the run directory.
+VALUE_OPTIONS = {
+    "--data-dir",
+    "--beam-size",
+    "--plot",
+    "--out",
+    "--prompt",
+    "--max-new-tokens",
+    "--temperature",
+    "--top-k",
+    "--top-p",
+    "--seed",
+}
+
+
+def _run_dir_of(words):
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in VALUE_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _task_of(run_dir):
@@ -42,7 +69,7 @@ def _task_of(run_dir):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo",
         description="Train, evaluate and use keras_transformer models.",
         epilog="Run `python -m zoo COMMAND --help` for a command's options.",
@@ -66,7 +93,7 @@ def main(argv=None):
 
         if not rest or rest[0] in ("-h", "--help"):
             tune.add_arguments(
-                argparse.ArgumentParser(
+                cli.ArgumentParser(
                     prog="python -m zoo tune TASK",
                     description=f"Search hyper-parameters; TASK is one of "
                     f"{', '.join(TASKS)}.",
@@ -77,7 +104,7 @@ def main(argv=None):
         return 0
 
     if command == "train":
-        tasks = argparse.ArgumentParser(
+        tasks = cli.ArgumentParser(
             prog="python -m zoo train",
             description="Train a model; TASK --help lists its options.",
         )
@@ -95,7 +122,7 @@ def main(argv=None):
         train.main(rest[1:])
         return 0
 
-    run_dir = next((a for a in rest if not a.startswith("-")), None)
+    run_dir = _run_dir_of(rest)
     if command == "export" and not run_dir:  # its options depend on the task
         from zoo.gpt import evaluate as gpt_evaluate
         from zoo.translation import evaluate as tr_evaluate
@@ -141,7 +168,7 @@ def main(argv=None):
             "predict": vit_evaluate.predict_main,
         }
     if command not in handlers:
-        raise ValueError(
+        raise cli.UsageError(
             f"`{command}` does not apply to a {task!r} run. "
             f"Commands for it: {sorted(handlers)}"
         )
@@ -150,11 +177,19 @@ def main(argv=None):
 
 
 def run(argv=None):
-    """`main`, with a one-line message instead of a traceback for the
-    errors a user can fix (bad arguments, missing data or files)."""
+    """`main` as `python -m zoo` runs it: a mistake the user can fix (a
+    `cli.UsageError`, a dataset not found, a bad argument) is one message
+    on stderr and exit status 2, not a traceback; any other exception is
+    a bug and keeps its traceback. Returns the exit status."""
+    from zoo import datasets
+
     try:
         return main(argv)
-    except (ValueError, FileNotFoundError) as e:
+    except SystemExit as e:  # argparse: --help (0) or its one-line error (2)
+        if e.code is None:
+            return 0
+        return e.code if isinstance(e.code, int) else 1
+    except (cli.UsageError, datasets.DatasetNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -1,29 +1,47 @@
-"""What every zoo recipe shares: the run directory, precision, strategy,
-callbacks and the results files.
+"""What every zoo recipe shares: the run directory, its checks, precision,
+strategy, callbacks and the results files.
 
 A run directory holds:
 
     config.json        the resolved configuration and the command line
-    checkpoints/       backup/ (resume after a kill), best.weights.h5
+    checkpoints/       backup/ (the training state: resume after a kill,
+                       `--extend` after the end), best.weights.h5
     logs/              TensorBoard event files
     history.csv        one line per epoch
     model.keras        the best model, loadable without custom_objects
-    metrics.json       test metrics, wall time, hardware
+    metrics.json       test metrics, wall time, hardware (written last:
+                       with model.keras, it marks a finished run)
     *.png              plots
+
+Every file a kill could cut short is written whole or not at all
+(`zoo.files`).
 """
 
+import contextlib
 import csv
+import dataclasses
 import json
+import math
 import os
 import pathlib
 import platform
 import sys
 import time
 
+from zoo import files
+from zoo.cli import UsageError
+
+# Settings that a search's best.json may set and may leave at 0.
+_MAY_BE_ZERO = {"patience", "max_pairs", "warmup_iters"}
+# Fractions in [0, 1).
+_FRACTIONS = {"dropout_rate", "label_smoothing", "translate", "beta_2"}
+
 
 def add_common_arguments(parser, data_env="KERAS_TRANSFORMER_DATA"):
     """The options every `train` recipe takes: precision, strategy, seed,
-    data folder, quick-check limits and XLA."""
+    data folder, quick-check limits, XLA and `--extend`."""
+    from zoo import cli
+
     parser.add_argument(
         "--precision",
         default="float32",
@@ -32,18 +50,20 @@ def add_common_arguments(parser, data_env="KERAS_TRANSFORMER_DATA"):
     parser.add_argument(
         "--strategy", default="default", choices=["default", "mirrored"]
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
     parser.add_argument(
-        "--data-dir", help=f"local data folder (else ${data_env})"
+        "--data-dir",
+        type=cli.DATA_DIR,
+        help=f"local data folder (else ${data_env})",
     )
     parser.add_argument(
         "--steps-per-epoch",
-        type=int,
+        type=cli.POSITIVE,
         help="limit each epoch to this many batches (quick checks)",
     )
     parser.add_argument(
         "--cpu-replicas",
-        type=int,
+        type=cli.POSITIVE,
         default=1,
         help="split the CPU into this many devices for --strategy mirrored",
     )
@@ -53,11 +73,26 @@ def add_common_arguments(parser, data_env="KERAS_TRANSFORMER_DATA"):
     return parser
 
 
+def add_extend_argument(parser, length):
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        help=f"train the finished (or killed) run in --out further, to the "
+        f"--{length} given: it continues from its last saved epoch "
+        "(weights and optimizer); the learning-rate schedule is that of a "
+        f"run of the new length. No other setting may change",
+    )
+
+
 def add_hparams_argument(parser):
+    from zoo import cli
+
     parser.add_argument(
         "--hparams",
-        help="best.json of a `python -m zoo tune` search: its settings on "
-        "top of the search's preset (options given here still win)",
+        type=cli.json_object("best.json"),
+        help="best.json of a `python -m zoo tune` search (or its folder): "
+        "its settings on top of the search's preset (options given here "
+        "still win)",
     )
 
 
@@ -67,28 +102,26 @@ def hparams_preset(args, task):
     or `(args.preset, {})` without it."""
     if not args.hparams:
         return args.preset, {}
-    path = pathlib.Path(args.hparams)
-    if path.is_dir():
-        path = path / "best.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No best.json at {path}: pass the file a `python -m zoo tune` "
-            "search wrote."
-        )
-    best = json.loads(path.read_text())
+    path, best = args.hparams
     if (best.get("task"), best.get("dataset")) != (task, args.dataset):
-        raise ValueError(
-            f"{path} is from a {best.get('task')!r} search on "
+        raise UsageError(
+            f"--hparams {path} is from a {best.get('task')!r} search on "
             f"{best.get('dataset')!r}, not {task!r} on {args.dataset!r}."
         )
     for key in ("src", "tgt"):  # translation: the same language pair
         if key in best and best[key] != getattr(args, key, best[key]):
-            raise ValueError(
-                f"{path} is from a search on {best['src']}->{best['tgt']}, "
-                f"not {args.src}->{args.tgt}."
+            raise UsageError(
+                f"--hparams {path} is from a search on {best['src']}->"
+                f"{best['tgt']}, not {args.src}->{args.tgt}."
             )
-    print(f"Settings from {path}: {best['config']}")
-    return args.preset or best["preset"], best["config"]
+    config = best.get("config")
+    if not isinstance(config, dict) or not isinstance(best.get("preset"), str):
+        raise UsageError(
+            f"--hparams {path} is not the best.json of a `python -m zoo "
+            "tune` search (no 'config' or 'preset')."
+        )
+    print(f"Settings from {path}: {config}")
+    return args.preset or best["preset"], config
 
 
 def overrides(tuned, **options):
@@ -101,27 +134,76 @@ def resolve_preset(presets, defaults, dataset, preset=None, **overrides):
     """`(name, config)`: the preset for `dataset` (`defaults[dataset]`, or
     the named one from `presets`) with `overrides` (`None` values
     ignored) applied."""
-    import dataclasses
-
     if preset is None and dataset not in defaults:
-        raise ValueError(
-            f"Unknown dataset. Expected one of {sorted(defaults)}. "
+        raise UsageError(
+            f"Unknown --dataset. Expected one of {sorted(defaults)}. "
             f"Received: dataset={dataset!r}"
         )
     name = preset or defaults[dataset]
     if name not in presets:
-        raise ValueError(
-            f"Unknown preset. Expected one of {sorted(presets)}. "
+        raise UsageError(
+            f"Unknown --preset. Expected one of {sorted(presets)}. "
             f"Received: preset={name!r}"
         )
     config = presets[name]
     if config.dataset != dataset:
-        raise ValueError(
-            f"Preset {name!r} is for dataset {config.dataset!r}. "
-            f"Received: dataset={dataset!r}"
+        raise UsageError(
+            f"--preset {name!r} is for --dataset {config.dataset!r}, not "
+            f"{dataset!r}."
+        )
+    fields = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise UsageError(  # only --hparams can name a setting
+            f"--hparams sets {unknown[0]!r}, which a "
+            f"{type(config).__name__} does not have. Its settings: "
+            f"{sorted(fields)}"
         )
     changes = {k: v for k, v in overrides.items() if v is not None}
     return name, dataclasses.replace(config, **changes)
+
+
+def check_tuned(cfg, tuned, hparams):
+    """Refuses a setting from `--hparams` (`tuned`, read from the file
+    `hparams`) that cannot train: counts below 1, rates outside [0, 1),
+    negative or non-finite numbers, heads that do not divide d_model."""
+    source = f"--hparams {hparams[0]}" if hparams else "the preset"
+    for name, value in tuned.items():
+        field = getattr(cfg, name)
+        if isinstance(field, bool) or isinstance(field, str):
+            ok, wanted = isinstance(value, type(field)), type(field).__name__
+        elif isinstance(field, int):
+            low = 0 if name in _MAY_BE_ZERO else 1
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            ok, wanted = ok and value >= low, f"an integer >= {low}"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and value >= 0
+            wanted = "a number >= 0"
+            if name in _FRACTIONS:
+                ok, wanted = ok and value < 1, "a number in [0, 1)"
+        if not ok:
+            raise UsageError(
+                f"{source} sets {name}={value!r}; it must be {wanted}."
+            )
+    if cfg.d_model % cfg.num_heads:
+        raise UsageError(
+            f"{source} gives num_heads={cfg.num_heads}, which does not "
+            f"divide d_model={cfg.d_model}."
+        )
+
+
+def load_data(load, *args, **kwargs):
+    """`load(*args, **kwargs)` (a `zoo.datasets` loader), with missing or
+    damaged data files as a `UsageError`."""
+    from zoo import datasets
+
+    try:
+        return load(*args, **kwargs)
+    except datasets.DatasetNotFoundError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:  # a checksum, a language, a file format
+        raise UsageError(str(e)) from None
 
 
 def configure_cpu_replicas(count):
@@ -147,7 +229,7 @@ def make_strategy(name):
         gpus = tf.config.list_logical_devices("GPU")
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
-    raise ValueError(
+    raise UsageError(
         "`--strategy` must be 'default' or 'mirrored'. "
         f"Received: strategy={name!r}"
     )
@@ -177,8 +259,17 @@ def hardware():
     }
 
 
+# Which class each task saves in model.keras.
+MODEL_CLASSES = {
+    "vit": "VisionTransformer",
+    "gpt": "GPT",
+    "translation": "Transformer",
+}
+
+
 class RunDir:
-    """Paths inside one run directory."""
+    """Paths inside one run directory, and the checks that keep a command
+    from mixing up runs."""
 
     def __init__(self, path):
         self.path = pathlib.Path(path)
@@ -192,65 +283,218 @@ class RunDir:
         self.metrics = self.path / "metrics.json"
 
     def load_config(self):
+        """The run's config.json, or a `UsageError` saying why the folder
+        is not a run directory."""
+        hint = "Pass the --out folder of a `python -m zoo train` run."
+        if not self.path.exists():
+            raise UsageError(f"{self.path} does not exist. {hint}")
+        if not self.path.is_dir():
+            raise UsageError(f"{self.path} is a file, not a folder. {hint}")
         if not self.config.is_file():
-            raise FileNotFoundError(
+            raise UsageError(
                 f"{self.path} is not a zoo run directory: no config.json. "
-                "Pass the --out folder of a `python -m zoo train` run."
+                f"{hint}"
             )
-        return json.loads(self.config.read_text())
+        try:
+            record = json.loads(self.config.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise UsageError(
+                f"{self.config} is not valid JSON ({e})."
+            ) from None
+        if not isinstance(record, dict) or record.get("task") not in (
+            MODEL_CLASSES
+        ):
+            raise UsageError(
+                f"{self.config} is not the config of a zoo run (its task "
+                f"should be one of {sorted(MODEL_CLASSES)})."
+            )
+        return record
 
-    def start(self, config, resume_keys):
-        """Creates the folder and writes config.json; when it exists from
-        an earlier (killed) run, checks that the settings in `resume_keys`
-        match, so a resumed run cannot silently mix two configurations."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.checkpoints.mkdir(exist_ok=True)
-        write_record(self.config, config, resume_keys, "a run")
+    def is_finished(self):
+        return self.model.is_file() and self.metrics.is_file()
+
+    def check(self, record, resume_keys, extend=False, length="epochs"):
+        """Before anything is written: may the run `record` describes
+        train in this folder? `"new"`, `"resume"` (a killed run),
+        `"finished"` or `"extend"` (`--extend`: only the config's `length`
+        grows); a `UsageError` when the folder is a file or another kind
+        of folder, or holds a run with other settings."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(
+                f"--out {self.path} is a file. Give a folder for the run."
+            )
+        if not self.config.is_file():
+            if (self.path / "tune.json").is_file():
+                raise UsageError(
+                    f"--out {self.path} holds a `python -m zoo tune` "
+                    "search, not a training run. Give another --out."
+                )
+            if self.path.is_dir() and any(self.path.iterdir()):
+                raise UsageError(
+                    f"--out {self.path} is not empty and holds no run (no "
+                    "config.json). Give a new or empty folder."
+                )
+            if extend:
+                raise UsageError(
+                    f"--extend: {self.path} holds no run to extend. Drop "
+                    "--extend to start a new run there."
+                )
+            return "new"
+        old = self.load_config()
+        if old["task"] != record["task"]:
+            raise UsageError(
+                f"--out {self.path} holds a {old['task']!r} run, not a "
+                f"{record['task']!r} run. Give another --out."
+            )
+        changes = differences(old, record, resume_keys)
+        others = [c for c in changes if c[0] != length]
+        before = old.get("config", {}).get(length)
+        after = record["config"][length]
+        if extend:
+            if others:
+                raise UsageError(
+                    f"--extend may only raise --{length}; {self.path} holds "
+                    f"a run with other settings ({describe(others)})."
+                )
+            if after <= before:
+                raise UsageError(
+                    f"--extend: give --{length} above the run's {before} "
+                    f"(received {after})."
+                )
+            if not (self.backup / "state.json").is_file():
+                raise UsageError(
+                    f"--extend: {self.path} kept no training state to "
+                    f"continue from (no {self.backup / 'state.json'}: runs "
+                    "kept one only after a kill). Train a new run."
+                )
+            return "extend"
+        if changes:
+            longer = not others and after > before
+            raise UsageError(
+                f"{self.path} holds a run with other settings "
+                f"({describe(changes)}). "
+                + (
+                    f"Add --extend to train it on to {after} {length}, "
+                    "or use another --out."
+                    if longer
+                    else "Use another --out, or delete the folder to "
+                    "start over."
+                )
+            )
+        return "finished" if self.is_finished() else "resume"
+
+    @contextlib.contextmanager
+    def starting(self, record, extend=False):
+        """Writes config.json (and, when extending, removes metrics.json:
+        the run is unfinished again) for the block that prepares training.
+        If the block fails, the folder is left as it was found."""
+        with files.undo_on_failure(self.path, ("config.json", "metrics.json")):
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.mkdir(exist_ok=True)
+            files.write_text(self.config, json.dumps(record, indent=2) + "\n")
+            if extend:
+                self.metrics.unlink(missing_ok=True)
+            yield
 
     def load_finished(self, task):
         """The config record of a finished `task` run; a clear error when
         the folder holds another task or an unfinished run."""
         record = self.load_config()
-        if record.get("task") != task:
-            raise ValueError(
-                f"{self.path} is a {record.get('task')!r} run, not a "
-                f"{task!r} run."
+        if record["task"] != task:
+            raise UsageError(
+                f"{self.path} is a {record['task']!r} run, not a {task!r} run."
             )
         if not self.model.is_file():
-            raise FileNotFoundError(
+            raise UsageError(
                 f"{self.model} does not exist: the run has not finished. Run "
-                f"its command again to resume it: {record['command']}"
+                f"its command again to resume it: {record.get('command')}"
             )
         return record
+
+    def load_model(self, record):
+        """The run's model.keras, after checking that it is a whole Keras
+        archive holding the model class of the run's task."""
+        import zipfile
+
+        import keras
+
+        import keras_transformer  # noqa: F401 (registers the saved classes)
+
+        path = self.model
+        again = (
+            f"Delete it and run the training command again to save it from "
+            f"the run's last checkpoint: {record.get('command')}"
+        )
+        if path.stat().st_size == 0:
+            raise UsageError(f"{path} is empty. {again}")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+                saved = json.loads(archive.read("config.json"))
+        except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
+            damaged = "the archive"
+        if damaged is not None:
+            raise UsageError(
+                f"{path} is not a readable Keras model file ({damaged} is "
+                f"truncated or damaged). {again}"
+            )
+        held = saved.get("class_name") if isinstance(saved, dict) else None
+        expected = MODEL_CLASSES[record["task"]]
+        if held != expected:
+            raise UsageError(
+                f"{path} holds a {held} model, not the {expected} of a "
+                f"{record['task']!r} run: the file was replaced. {again}"
+            )
+        return keras.saving.load_model(path)
 
     def finished_metrics(self):
         """The metrics of a run that already finished (with a message
         saying so), or `None`."""
-        if not (self.model.is_file() and self.metrics.is_file()):
+        if not self.is_finished():
             return None
         metrics = json.loads(self.metrics.read_text())
+        shown = {k: v for k, v in metrics.items() if "_" in k and (
+            isinstance(v, (int, float)))}  # fmt: skip
         print(
-            f"{self.path} holds a finished run. Use another --out, or delete "
-            f"the folder to train again. Its metrics: {metrics}"
+            f"{self.path} holds a finished run. Use another --out, delete "
+            "the folder to train again, or add --extend with more epochs "
+            f"to train it further. Its metrics: {shown}"
         )
         return metrics
-
-    def resumed_epoch(self):
-        """The epoch a killed run resumes after (0 for a new run)."""
-        metadata = self.backup / "training_metadata.json"
-        if not metadata.is_file():
-            return 0
-        epoch = json.loads(metadata.read_text())["epoch"]
-        print(f"Resuming after epoch {epoch} from {self.backup}")
-        return epoch
 
     def write_metrics(self, metrics):
         existing = {}
         if self.metrics.is_file():
             existing = json.loads(self.metrics.read_text())
         existing.update(metrics)
-        self.metrics.write_text(json.dumps(existing, indent=2) + "\n")
+        files.write_text(self.metrics, json.dumps(existing, indent=2) + "\n")
         return existing
+
+    def save_model(self, model):
+        """model.keras, whole or not at all."""
+        with files.replacing(self.model) as temp:
+            model.save(temp)
+
+
+def differences(old, new, keys):
+    """`[(name, old value, new value)]` for the settings in `keys` that
+    differ between the records `old` and `new`; the fields of the config
+    one by one, by their own names."""
+    changes = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for field in [*a, *(f for f in b if f not in a)]:
+                if a.get(field) != b.get(field):
+                    name = field if key == "config" else f"{key}.{field}"
+                    changes.append((name, a.get(field), b.get(field)))
+        elif a != b:
+            changes.append((key, a, b))
+    return changes
+
+
+def describe(changes):
+    return ", ".join(f"{name}: {a!r} -> {b!r}" for name, a, b in changes)
 
 
 def write_record(path, record, resume_keys, kind):
@@ -258,43 +502,40 @@ def write_record(path, record, resume_keys, kind):
     (a killed run or search being resumed), first checks that the settings
     in `resume_keys` match, so that a resumed `kind` cannot silently mix
     two configurations."""
-    if path.is_file():
+    check_record(path, record, resume_keys, kind)
+    files.write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def check_record(path, record, resume_keys, kind):
+    """A `UsageError` listing the settings in `resume_keys` that differ
+    between `record` and the one `path` holds, if any."""
+    if not path.is_file():
+        return
+    try:
         old = json.loads(path.read_text())
-        changed = {
-            k: (old.get(k), record.get(k))
-            for k in resume_keys
-            if old.get(k) != record.get(k)
-        }
-        if changed:
-            details = ", ".join(
-                f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()
-            )
-            raise ValueError(
-                f"{path.parent} holds {kind} with other settings "
-                f"({details}). Use another --out, or delete the folder to "
-                "start over."
-            )
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    except ValueError as e:
+        raise UsageError(f"{path} is not valid JSON ({e}).") from None
+    changes = differences(old, record, resume_keys)
+    if changes:
+        raise UsageError(
+            f"{path.parent} holds {kind} with other settings "
+            f"({describe(changes)}). Use another --out, or delete the "
+            "folder to start over."
+        )
 
 
-def training_callbacks(run, monitor, patience, mode="min"):
-    """Resume after a kill, keep the best weights by `monitor` (lowest
-    when `mode="min"`), stop when it stalls, log to CSV and TensorBoard.
-    The progress bar is fit's own."""
+def training_callbacks(run, state, monitor, patience, mode="min"):
+    """Save the training state after each epoch (resume, `--extend`,
+    the best weights by `monitor`, lowest when `mode="min"`, and
+    history.csv), stop when it stalls, log to TensorBoard. The first
+    callback is the `checkpoints.TrainingState`. The progress bar is
+    fit's own."""
     import keras
 
+    from zoo import checkpoints
+
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            str(run.backup), double_checkpoint=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            str(run.best_weights),
-            monitor=monitor,
-            mode=mode,
-            save_best_only=True,
-            save_weights_only=True,
-        ),
-        keras.callbacks.CSVLogger(str(run.history), append=True),
+        checkpoints.TrainingState(run, state, monitor, mode),
         keras.callbacks.TensorBoard(str(run.logs)),
     ]
     if patience:
@@ -313,26 +554,29 @@ def read_history(path):
     return {k: [float(r[k]) for r in rows] for k in rows[0]} if rows else {}
 
 
-def record_results(run, model, record, timer, start_epoch, results, title):
-    """After training: reads history.csv back, writes metrics.json with
+def record_results(
+    run, model, record, train_seconds, start_epoch, results, title
+):
+    """After training: reads history.csv back, plots the training curves,
+    then writes metrics.json (last: it marks the run finished) with
     `results(history)` and what every run records (epochs, resume point,
-    time, size, hardware, command), and plots the training curves.
-    Returns `(metrics, history)`."""
+    training seconds over all resumes, size, hardware, command). Returns
+    `(metrics, history)`."""
     from keras_transformer.visualization import plot_history
 
     history = read_history(run.history)
+    plot_history(history, run.path / "training_curves.png", title=title)
     metrics = run.write_metrics(
         {
             **results(history),
             "epochs_run": len(history.get("loss", [])),
             "resumed_after_epoch": start_epoch,
-            "train_seconds": round(timer.seconds, 1),
+            "train_seconds": round(train_seconds, 1),
             "parameters": int(model.count_params()),
             "hardware": hardware(),
             "command": record["command"],
         }
     )
-    plot_history(history, run.path / "training_curves.png", title=title)
     return metrics, history
 
 

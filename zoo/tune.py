@@ -19,6 +19,7 @@ summary files. The output folder holds:
 """
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -27,6 +28,8 @@ import pathlib
 import sys
 import time
 
+from zoo import cli
+from zoo import files
 from zoo import runs
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -68,24 +71,26 @@ ZOO_SPACES = {
 
 
 def add_arguments(parser):
+    from zoo import datasets
+
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--preset", help="the baseline and fixed settings")
     parser.add_argument("--tuner", default="random", choices=TUNERS)
     parser.add_argument(
         "--max-trials",
-        type=int,
+        type=cli.POSITIVE,
         default=10,
         help="trials in all (also caps hyperband's own schedule)",
     )
     parser.add_argument(
         "--epochs-per-trial",
-        type=int,
+        type=cli.POSITIVE,
         default=5,
         help="epochs per trial (hyperband: the most any trial gets)",
     )
     parser.add_argument(
         "--executions-per-trial",
-        type=int,
+        type=cli.POSITIVE,
         default=1,
         help="train each trial this many times, with seeds seed, seed+1, "
         "...: another initialization, batch order and (vit) validation "
@@ -98,19 +103,29 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--space",
+        type=cli.json_object(),
         help="JSON file of search-space overrides: name -> value, list of "
         'choices, or {"low": L, "high": H, "step": S, "log": true}',
     )
-    parser.add_argument("--out", help="default: runs/tune-TASK-DATASET")
-    parser.add_argument("--src", default="de", help="translation source")
-    parser.add_argument("--tgt", default="en", help="translation target")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--data-dir", help="local data folder (else $KERAS_TRANSFORMER_DATA)"
+        "--out", type=cli.OUT_DIR, help="default: runs/tune-TASK-DATASET"
+    )
+    languages = datasets.MULTI30K_LANGUAGES
+    parser.add_argument(
+        "--src", default="de", choices=languages, help="translation source"
+    )
+    parser.add_argument(
+        "--tgt", default="en", choices=languages, help="translation target"
+    )
+    parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
+    parser.add_argument(
+        "--data-dir",
+        type=cli.DATA_DIR,
+        help="local data folder (else $KERAS_TRANSFORMER_DATA)",
     )
     parser.add_argument(
         "--steps-per-epoch",
-        type=int,
+        type=cli.POSITIVE,
         help="limit each epoch to this many batches (quick checks)",
     )
     parser.add_argument(
@@ -125,9 +140,10 @@ def add_arguments(parser):
 # ---------------------------------------------------------------- spaces
 
 
-def space_from_json(space):
+def space_from_json(space, source="--space"):
     """JSON-able search space -> HyperModel `search_space` (dicts with
-    `low`/`high` become `Range`s)."""
+    `low`/`high` become `Range`s); a `UsageError` naming `source` for a
+    range the library refuses."""
     from keras_transformer.tuning import Range
 
     out = {}
@@ -135,26 +151,17 @@ def space_from_json(space):
         if isinstance(spec, dict):
             unknown = set(spec) - {"low", "high", "step", "log"}
             if unknown or not {"low", "high"} <= set(spec):
-                raise ValueError(
-                    f"A range for {name!r} takes low, high and optionally "
-                    f"step and log. Received: {spec}"
+                raise cli.UsageError(
+                    f"{source}: a range for {name!r} takes low, high and "
+                    f"optionally step and log. Received: {spec}"
                 )
-            out[name] = Range(**spec)
+            try:
+                out[name] = Range(**spec)
+            except (TypeError, ValueError) as e:
+                raise cli.UsageError(f"{source}: {name}: {e}") from None
         else:
             out[name] = spec
     return out
-
-
-def read_space_file(path):
-    if path is None:
-        return {}
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No search-space file at {path}")
-    space = json.loads(path.read_text())
-    if not isinstance(space, dict):
-        raise ValueError(f"{path} must hold a JSON object (name -> spec).")
-    return space
 
 
 # ---------------------------------------------------------------- tasks
@@ -427,7 +434,7 @@ class _Progress:
             "rss_mb": round(resident_mb(), 1),
             "trial_peak_rss_mb": self._peak_rss,
         }
-        self._stats_path.write_text(json.dumps(stats, indent=2) + "\n")
+        files.write_text(self._stats_path, json.dumps(stats, indent=2) + "\n")
         name = self.oracle.objective.name
         if trial.status == "COMPLETED":
             best = self.oracle.get_best_trials(1)[0].score
@@ -545,7 +552,11 @@ def run_trial_process(argv, request, path):
     path.write_text(json.dumps(request) + "\n")
     root = str(pathlib.Path(__file__).resolve().parents[1])  # holds zoo/
     paths = [root, *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(paths),
+        SEARCH_PID_ENV: str(os.getpid()),
+    }
     result_path = pathlib.Path(request["result"])
     result_path.unlink(missing_ok=True)
     done = subprocess.run(
@@ -582,7 +593,6 @@ def trial_worker(request, task, make_hypermodel, objective, args):
     import keras
     import keras_tuner
 
-    _exit_with_parent()
     keras.utils.set_random_seed(args.seed)
     hypermodel = make_hypermodel(request["values"])
     hp = keras_tuner.HyperParameters()
@@ -617,16 +627,31 @@ def trial_worker(request, task, make_hypermodel, objective, args):
         "values": hp.values,
         "peak_rss_mb": round(peak_resident_mb(), 1),
     }
-    pathlib.Path(request["result"]).write_text(json.dumps(result) + "\n")
+    files.write_text(request["result"], json.dumps(result) + "\n")
+
+
+# The search's process id, for its trial processes to watch.
+SEARCH_PID_ENV = "ZOO_TUNE_SEARCH_PID"
 
 
 def _exit_with_parent():
     """Ends this process when the search that started it dies (killed),
-    so that no orphaned trial keeps the CPU busy."""
+    so that no orphaned trial keeps the CPU busy. On Linux the kernel
+    sends SIGKILL the moment the parent dies (`PR_SET_PDEATHSIG`); a
+    thread that polls the parent's id covers the other systems."""
     import os
     import threading
 
-    parent = os.getppid()
+    parent = int(os.environ.get(SEARCH_PID_ENV, os.getppid()))
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # died before the request took effect
+        os._exit(1)
 
     def watch():
         while os.getppid() == parent:
@@ -662,6 +687,11 @@ def run_baseline(task, out, args, objective, argv):
                 },
                 out / f"baseline.{name}request.json",
             )
+            if objective.name not in result["history"]:
+                raise cli.UsageError(
+                    f"--objective {objective.name} is not a metric the "
+                    f"trials log. They log: {sorted(result['history'])}"
+                )
             scores.append(best_epoch_value(result["history"], objective))
     baseline = {
         "value": float(sum(scores) / len(scores)),
@@ -669,7 +699,7 @@ def run_baseline(task, out, args, objective, argv):
         "seconds": round(timer.seconds, 1),
         "hyperparameters": result["values"],
     }
-    path.write_text(json.dumps(baseline, indent=2) + "\n")
+    files.write_text(path, json.dumps(baseline, indent=2) + "\n")
     print(f"baseline {objective.name} {baseline['value']:.4f}")
     return baseline
 
@@ -826,17 +856,35 @@ def write_best(rows, baseline, objective, record, task, out):
         "config": task.to_config(values),
         "command": record["command"],
     }
-    (out / "best.json").write_text(json.dumps(result, indent=2) + "\n")
+    files.write_text(out / "best.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
 # ---------------------------------------------------------------- main
 
 
+def check_out(out, record):
+    """Before anything is written: `out` must be a new or empty folder, or
+    one that holds this search (killed, or finished)."""
+    if (out / "config.json").is_file():
+        raise cli.UsageError(
+            f"--out {out} holds a training run, not a search. Give another "
+            "--out."
+        )
+    if not (out / "tune.json").is_file():
+        if out.is_dir() and any(out.iterdir()):
+            raise cli.UsageError(
+                f"--out {out} is not empty and holds no search (no "
+                "tune.json). Give a new or empty folder."
+            )
+        return
+    runs.check_record(out / "tune.json", record, RESUME_KEYS, "a search")
+
+
 def main(argv=None):
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     parser = add_arguments(
-        argparse.ArgumentParser(
+        cli.ArgumentParser(
             prog="python -m zoo tune TASK",
             description=__doc__.splitlines()[0],
         )
@@ -844,23 +892,15 @@ def main(argv=None):
     if not argv or argv[0] not in TASKS:
         parser.error(f"the first argument must be a task: {', '.join(TASKS)}")
     task_name, args = argv[0], parser.parse_args(argv[1:])
-    counts = args.max_trials, args.epochs_per_trial, args.executions_per_trial
-    if min(counts) < 1:
-        raise ValueError(
-            "--max-trials, --epochs-per-trial and --executions-per-trial "
-            "must be >= 1."
+    if task_name == "translation" and args.src == args.tgt:
+        parser.error(
+            f"--src and --tgt are both {args.src!r}: give two languages"
         )
 
-    import keras
-    import keras_tuner
-
-    from keras_transformer.tuning import space as space_lib
-
+    # Every check before the first write: arguments, settings, folder.
     preset, cfg = task_config(task_name, args.dataset, args.preset)
-    space = {
-        **ZOO_SPACES.get((task_name, args.dataset), {}),
-        **read_space_file(args.space),
-    }
+    space_path, space_file = args.space or (None, {})
+    space = {**ZOO_SPACES.get((task_name, args.dataset), {}), **space_file}
     out = pathlib.Path(args.out or f"runs/tune-{task_name}-{args.dataset}")
     record = {
         "task": task_name,
@@ -878,43 +918,73 @@ def main(argv=None):
         "tgt": args.tgt,
         "command": runs.command_line(),
     }
-    if not args.trial_worker:
-        out.mkdir(parents=True, exist_ok=True)
-        runs.write_record(out / "tune.json", record, RESUME_KEYS, "a search")
     request = None
     if args.trial_worker:
+        # First, before the imports and the data: a search killed while
+        # this process starts up takes it along.
+        _exit_with_parent()
         request = json.loads(pathlib.Path(args.trial_worker).read_text())
         args.seed += request.get("execution", 0)
+    else:
+        check_out(out, record)
+    search_space = space_from_json(space, f"--space {space_path}")
+
+    import keras
+    import keras_tuner
+
+    from keras_transformer.tuning import space as space_lib
+
     keras.utils.set_random_seed(args.seed)
-    task = TASKS[task_name](args, cfg, out)
+    # A start that fails (no data, a space the library refuses, an
+    # objective the baseline's trials do not log) leaves the folder as it
+    # was found.
+    starting = (
+        contextlib.nullcontext()
+        if request
+        else files.undo_on_failure(out, ("tune.json",))
+    )
+    with starting:
+        if request is None:
+            out.mkdir(parents=True, exist_ok=True)
+            runs.write_record(
+                out / "tune.json", record, RESUME_KEYS, "a search"
+            )
+        task = TASKS[task_name](args, cfg, out)
 
-    hypermodel_class = task.hypermodel_class
-    objective = hypermodel_class.OBJECTIVE
-    if args.objective:
-        direction = "max" if "accuracy" in args.objective else "min"
-        objective = keras_tuner.Objective(args.objective, direction)
-    fixed = {  # the preset's settings that the search keeps
-        k: v
-        for k, v in task.preset_values.items()
-        if space_lib.is_fixed(hypermodel_class.SEARCH_SPACE[k])
-    }
+        hypermodel_class = task.hypermodel_class
+        objective = hypermodel_class.OBJECTIVE
+        if args.objective:
+            direction = "max" if "accuracy" in args.objective else "min"
+            objective = keras_tuner.Objective(args.objective, direction)
+        fixed = {  # the preset's settings that the search keeps
+            k: v
+            for k, v in task.preset_values.items()
+            if space_lib.is_fixed(hypermodel_class.SEARCH_SPACE[k])
+        }
 
-    def make_hypermodel(overrides):
-        extra = {}
-        if task.takes_total_steps:
-            extra["total_steps"] = task.steps_per_epoch * args.epochs_per_trial
-        return hypermodel_class(
-            search_space=overrides,
-            jit_compile=not args.no_jit,
-            **extra,
-            **task.model_args,
-        )
+        def make_hypermodel(overrides):
+            extra = {}
+            if task.takes_total_steps:
+                extra["total_steps"] = (
+                    task.steps_per_epoch * args.epochs_per_trial
+                )
+            return hypermodel_class(
+                search_space=overrides,
+                jit_compile=not args.no_jit,
+                **extra,
+                **task.model_args,
+            )
 
-    if request is not None:
-        trial_worker(request, task, make_hypermodel, objective, args)
-        return None
-    baseline = run_baseline(task, out, args, objective, argv)
-    hypermodel = make_hypermodel({**fixed, **space_from_json(space)})
+        if request is not None:
+            trial_worker(request, task, make_hypermodel, objective, args)
+            return None
+        try:
+            hypermodel = make_hypermodel({**fixed, **search_space})
+        except ValueError as e:
+            if space_path is None:
+                raise  # the zoo's own space: a bug
+            raise cli.UsageError(f"--space {space_path}: {e}") from None
+        baseline = run_baseline(task, out, args, objective, argv)
     tuner = make_tuner(args.tuner, hypermodel, objective, args, out, argv)
     first = {k: task.preset_values[k] for k in hypermodel.search_space}
     if args.tuner == "hyperband":

@@ -168,7 +168,7 @@ def test_killed_run_resumes_at_its_last_epoch(tmp_path):
         out,
     ]
     first = zoo(*args)
-    metadata = out / "checkpoints" / "backup" / "training_metadata.json"
+    metadata = out / "checkpoints" / "backup" / "state.json"
     deadline = time.time() + 300
     while not metadata.is_file() and time.time() < deadline:
         assert first.poll() is None, first.stdout.read()

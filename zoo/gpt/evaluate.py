@@ -5,25 +5,23 @@ python -m zoo generate RUN_DIR --prompt "ROMEO:"     streams text
 python -m zoo export RUN_DIR --out DIR               prompt-to-text SavedModel
 """
 
-import argparse
 import json
 import sys
 
+from zoo import cli
+from zoo import files
 from zoo import runs
 from zoo.gpt.config import GPTConfig
 
 
 def load_run(run_dir):
     """`(run, record, cfg, model, tokenizer)` of a finished run."""
-    import keras
-
-    import keras_transformer  # noqa: F401 (registers the saved classes)
     from keras_transformer.text import CharTokenizer
     from zoo.gpt.train import TOKENIZER_DIR
 
     run = runs.RunDir(run_dir)
     record = run.load_finished("gpt")
-    model = keras.saving.load_model(run.model)
+    model = run.load_model(record)
     tokenizer = CharTokenizer.load(run.path / TOKENIZER_DIR)
     return run, record, GPTConfig(**record["config"]), model, tokenizer
 
@@ -51,12 +49,12 @@ def generate_text(
     from keras_transformer.generation import sample
 
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(
+        raise cli.UsageError(
             "`max_new_tokens` must be an int >= 1. "
             f"Received: max_new_tokens={max_new_tokens!r}"
         )
     if not isinstance(prompt, str) or not prompt:
-        raise ValueError(
+        raise cli.UsageError(
             "The prompt must be a non-empty string (it starts the text). "
             f"Received: {prompt!r}"
         )
@@ -87,13 +85,15 @@ def generate_text(
 
 
 def evaluate_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo evaluate",
         description="Validation loss (nats per character) of a GPT run "
         "over the whole validation split.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument("--data-dir", help="local data folder")
+    parser.add_argument(
+        "--data-dir", type=cli.DATA_DIR, help="local data folder"
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -102,7 +102,9 @@ def evaluate_main(argv=None):
     from zoo.gpt.train import all_windows
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
-    text = datasets.load_shakespeare(args.data_dir or record.get("data_dir"))
+    text = runs.load_data(
+        datasets.load_shakespeare, args.data_dir or record.get("data_dir")
+    )
     # Only the validation text: the training split is not needed here.
     val = np.asarray(tokenizer.tokenize(text["val"]).flat_values, "int32")
     loss, accuracy = model.evaluate(all_windows(val, cfg.context), verbose=0)
@@ -119,26 +121,54 @@ def evaluate_main(argv=None):
 def add_sampling_arguments(parser):
     """The sampling options `generate` and `export` share."""
     parser.add_argument(
-        "--temperature", type=float, default=0.8, help="0 = greedy"
+        "--temperature", type=cli.number(0.0), default=0.8, help="0 = greedy"
     )
-    parser.add_argument("--top-k", type=int)
-    parser.add_argument("--top-p", type=float)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--top-k",
+        type=cli.POSITIVE,
+        help="sample from the k most likely characters",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=cli.number(0.0, 1.0, low_open=True),
+        help="sample from the most likely characters whose probabilities "
+        "add up to p (nucleus sampling)",
+    )
+    parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
+
+
+def check_sampling(args, tokenizer):
+    """What the parser cannot know: `--top-k` must not exceed the
+    vocabulary."""
+    if args.top_k is not None and args.top_k > tokenizer.vocab_size:
+        raise cli.UsageError(
+            f"--top-k {args.top_k} is more than the run's vocabulary of "
+            f"{tokenizer.vocab_size} characters."
+        )
 
 
 def generate_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo generate",
         description="Generate text with a GPT run, streamed as it comes.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument("--prompt", default="\n", help="text to continue")
-    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument("--max-new-tokens", type=cli.POSITIVE, default=300)
     add_sampling_arguments(parser)
     args = parser.parse_args(argv)
+    if not args.prompt:
+        parser.error(
+            "argument --prompt: must be a non-empty string (the text to "
+            "continue)"
+        )
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
-    tokenizer.tokenize(args.prompt)  # unknown characters: an error first
+    check_sampling(args, tokenizer)
+    try:  # unknown characters: an error first
+        tokenizer.tokenize(args.prompt)
+    except ValueError as e:
+        raise cli.UsageError(f"--prompt: {e}") from None
 
     def stream(piece):
         sys.stdout.write(piece)
@@ -161,15 +191,17 @@ def generate_main(argv=None):
 
 
 def export_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo export",
         description="Write a SavedModel that maps prompts to generated text.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument("--out", required=True, help="SavedModel folder")
+    parser.add_argument(
+        "--out", required=True, type=cli.EXPORT_DIR, help="SavedModel folder"
+    )
     parser.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=cli.POSITIVE,
         help="tokens per prompt (default: half the model's window)",
     )
     add_sampling_arguments(parser)
@@ -178,6 +210,7 @@ def export_main(argv=None):
     from keras_transformer.export import TextGenerator
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
+    check_sampling(args, tokenizer)
     generator = TextGenerator(
         model,
         tokenizer,
@@ -187,10 +220,11 @@ def export_main(argv=None):
         top_p=args.top_p,
         seed=args.seed,
     )
-    path = generator.export(args.out)
+    path = generator.export(str(args.out))
     (path / "assets.extra").mkdir(exist_ok=True)
-    (path / "assets.extra" / "run.json").write_text(
-        json.dumps({"command": record["command"], "config": record["config"]})
+    files.write_text(
+        path / "assets.extra" / "run.json",
+        json.dumps({"command": record["command"], "config": record["config"]}),
     )
     print(
         f"SavedModel in {path}: tf.saved_model.load(path)"

@@ -9,10 +9,11 @@ after each, resume after a kill), then the validation loss over the
 whole split and a sample of generated text.
 """
 
-import argparse
 import dataclasses
 import sys
 
+from zoo import cli
+from zoo import files
 from zoo import runs
 from zoo.gpt import config as gpt_config
 
@@ -31,12 +32,21 @@ def add_arguments(parser):
         choices=sorted(gpt_config.PRESETS),
         help="named configuration (default: the dataset's own)",
     )
-    parser.add_argument("--iterations", type=int, help="override the preset")
-    parser.add_argument("--batch-size", type=int, help="override the preset")
     parser.add_argument(
-        "--out", help="run directory (default: runs/gpt-DATASET)"
+        "--iterations",
+        type=cli.POSITIVE,
+        help="override the preset (a multiple of its eval_interval)",
+    )
+    parser.add_argument(
+        "--batch-size", type=cli.POSITIVE, help="override the preset"
+    )
+    parser.add_argument(
+        "--out",
+        type=cli.OUT_DIR,
+        help="run directory (default: runs/gpt-DATASET)",
     )
     runs.add_hparams_argument(parser)
+    runs.add_extend_argument(parser, "iterations")
     return runs.add_common_arguments(parser)
 
 
@@ -53,7 +63,8 @@ def encode_text(run, text, verbose=True):
         tokenizer = CharTokenizer.load(path)
     else:
         tokenizer = CharTokenizer.from_text(text["train"] + text["val"])
-        tokenizer.save(path)
+        with files.replacing(path) as temp:
+            tokenizer.save(temp)
     ids = {
         split: np.asarray(tokenizer.tokenize(t).flat_values, "int32")
         for split, t in text.items()
@@ -155,19 +166,16 @@ def compile_model(model, cfg, jit):
 
 def main(argv=None):
     parser = add_arguments(
-        argparse.ArgumentParser(
+        cli.ArgumentParser(
             prog="python -m zoo train gpt",
             description=__doc__.splitlines()[0],
         )
     )
     args = parser.parse_args(argv)
-    runs.configure_cpu_replicas(args.cpu_replicas)
-
-    import keras
 
     from zoo import datasets
-    from zoo.gpt import evaluate as gpt_evaluate
 
+    # Every check before the first write: arguments, settings, folder.
     preset, tuned = runs.hparams_preset(args, "gpt")
     preset, cfg = gpt_config.resolve(
         args.dataset,
@@ -178,9 +186,10 @@ def main(argv=None):
             batch_size=args.batch_size,
         ),
     )
+    runs.check_tuned(cfg, tuned, args.hparams)
     if cfg.iterations % cfg.eval_interval:
-        raise ValueError(
-            f"iterations ({cfg.iterations}) must be a multiple of the "
+        raise cli.UsageError(
+            f"--iterations {cfg.iterations} must be a multiple of the "
             f"preset's eval_interval ({cfg.eval_interval})."
         )
     run = runs.RunDir(args.out or f"runs/gpt-{args.dataset}")
@@ -191,58 +200,79 @@ def main(argv=None):
         "seed": args.seed,
         "precision": args.precision,
         "strategy": args.strategy,
-        "data_dir": args.data_dir,
+        "data_dir": args.data_dir and str(args.data_dir),
         "command": runs.command_line(),
     }
-    text = datasets.load_shakespeare(args.data_dir)
-    run.start(record, RESUME_KEYS)
-    finished = run.finished_metrics()
-    if finished is not None:
-        return finished
-    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+    status = run.check(record, RESUME_KEYS, args.extend, "iterations")
+    if status == "finished":
+        return run.finished_metrics()
+    text = runs.load_data(datasets.load_shakespeare, args.data_dir)
+    runs.configure_cpu_replicas(args.cpu_replicas)
 
-    keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy(args.precision)
-    tokenizer, ids = encode_text(run, text)
-    train = random_windows(ids["train"], cfg.context, cfg.batch_size, args.seed)
-    val = all_windows(ids["val"], cfg.context)
-    steps = cfg.eval_interval
-    if args.steps_per_epoch:
-        steps = min(steps, args.steps_per_epoch)
+    import keras
 
-    strategy = runs.make_strategy(args.strategy)
-    with strategy.scope():
-        model = build_model(cfg, tokenizer.vocab_size)
-        jit = not args.no_jit and args.strategy == "default"
-        compile_model(model, cfg, jit)
-    epochs = cfg.iterations // cfg.eval_interval
-    print(
-        f"{model.count_params():,} parameters; {epochs} x {steps} steps of "
-        f"{cfg.batch_size} x {cfg.context} tokens"
-    )
+    from zoo import checkpoints
+    from zoo.gpt import evaluate as gpt_evaluate
 
-    start_epoch = run.resumed_epoch()
-    with runs.Timer() as timer:
-        model.fit(
-            train,
-            validation_data=val,
-            epochs=epochs,
-            steps_per_epoch=steps,
-            shuffle=False,  # the windows are drawn at random already
-            callbacks=runs.training_callbacks(run, "val_loss", 0),
-            verbose=1 if sys.stdout.isatty() else 2,
+    with run.starting(record, extend=status == "extend"):
+        print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+        keras.utils.set_random_seed(args.seed)
+        keras.config.set_dtype_policy(args.precision)
+        tokenizer, ids = encode_text(run, text)
+        for split, split_ids in ids.items():
+            if len(split_ids) <= cfg.context:
+                raise cli.UsageError(
+                    f"The {split} text has {len(split_ids)} characters, "
+                    f"fewer than a window of context {cfg.context} + 1."
+                )
+        train = random_windows(
+            ids["train"], cfg.context, cfg.batch_size, args.seed
         )
-    if run.best_weights.is_file():
-        model.load_weights(run.best_weights)
+        val = all_windows(ids["val"], cfg.context)
+        steps = cfg.eval_interval
+        if args.steps_per_epoch:
+            steps = min(steps, args.steps_per_epoch)
+
+        strategy = runs.make_strategy(args.strategy)
+        with strategy.scope():
+            model = build_model(cfg, tokenizer.vocab_size)
+            jit = not args.no_jit and args.strategy == "default"
+            compile_model(model, cfg, jit)
+            state = checkpoints.restore(run, model)
+        epochs = cfg.iterations // cfg.eval_interval
+        print(
+            f"{model.count_params():,} parameters; {epochs} x {steps} steps "
+            f"of {cfg.batch_size} x {cfg.context} tokens"
+        )
+
+    callbacks = runs.training_callbacks(run, state, "val_loss", 0)
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        initial_epoch=state["epoch"],
+        steps_per_epoch=steps,
+        shuffle=False,  # the windows are drawn at random already
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    train_seconds = callbacks[0].train_seconds
+    best = callbacks[0].best_weights()
+    if best is not None:
+        model.load_weights(best)
     val_loss, val_accuracy = model.evaluate(val, verbose=0)
-    model.save(run.model)
+    run.save_model(model)
+    sample = gpt_evaluate.generate_text(
+        model, tokenizer, SAMPLE_PROMPT, 300, temperature=0.8, top_k=40
+    )
+    files.write_text(run.path / "sample.txt", sample + "\n")
 
     metrics, _ = runs.record_results(
         run,
         model,
         record,
-        timer,
-        start_epoch,
+        train_seconds,
+        state["epoch"],
         lambda history: {
             "val_loss": float(val_loss),
             "val_accuracy": float(val_accuracy),
@@ -251,13 +281,9 @@ def main(argv=None):
         },
         title=f"GPT {preset}",
     )
-    sample = gpt_evaluate.generate_text(
-        model, tokenizer, SAMPLE_PROMPT, 300, temperature=0.8, top_k=40
-    )
-    (run.path / "sample.txt").write_text(sample + "\n", encoding="utf-8")
     print(
         f"validation loss {val_loss:.4f} nats per character over the whole "
-        f"split; training {timer.seconds:.0f} s\n--- sample ---\n{sample}"
+        f"split; training {train_seconds:.0f} s\n--- sample ---\n{sample}"
     )
     return metrics
 

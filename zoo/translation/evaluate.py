@@ -5,10 +5,11 @@ python -m zoo translate RUN_DIR "ein Mann ."   translation + attention plot
 python -m zoo export RUN_DIR --out DIR         string-to-string SavedModel
 """
 
-import argparse
 import json
 import re
 
+from zoo import cli
+from zoo import files
 from zoo import runs
 from zoo.translation import data as tr_data
 from zoo.translation.config import TranslationConfig
@@ -18,15 +19,12 @@ BATCH_SIZE = 64
 
 def load_run(run_dir):
     """`(run, record, cfg, model, tokenizers)` of a finished run."""
-    import keras
-
-    import keras_transformer  # noqa: F401 (registers the saved classes)
     from keras_transformer.text import WordPieceTokenizer
     from zoo.translation.train import TOKENIZER_DIRS
 
     run = runs.RunDir(run_dir)
     record = run.load_finished("translation")
-    model = keras.saving.load_model(run.model)
+    model = run.load_model(record)
     tokenizers = tuple(
         WordPieceTokenizer.load(run.path / name) for name in TOKENIZER_DIRS
     )
@@ -81,7 +79,8 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
     import time
 
     run, record, cfg, model, tokenizers = load_run(run_dir)
-    pairs = tr_data.load_pairs(
+    pairs = runs.load_data(
+        tr_data.load_pairs,
         cfg,
         record["src"],
         record["tgt"],
@@ -93,8 +92,8 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
     start = time.perf_counter()
     hypotheses = translate_all(translator, sources, verbose=verbose)
     seconds = time.perf_counter() - start
-    (run.path / "test2016.hyp.txt").write_text(
-        "\n".join(hypotheses) + "\n", encoding="utf-8"
+    files.write_text(
+        run.path / "test2016.hyp.txt", "\n".join(hypotheses) + "\n"
     )
     score, signature, details = bleu(hypotheses, references)
     metrics = run.write_metrics(
@@ -119,14 +118,18 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
 
 
 def evaluate_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo evaluate",
         description="sacreBLEU of a translation run on Multi30k test2016.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument("--data-dir", help="local data folder")
     parser.add_argument(
-        "--beam-size", type=int, help="1 = greedy (default: the preset's)"
+        "--data-dir", type=cli.DATA_DIR, help="local data folder"
+    )
+    parser.add_argument(
+        "--beam-size",
+        type=cli.POSITIVE,
+        help="1 = greedy (default: the preset's)",
     )
     args = parser.parse_args(argv)
     return evaluate_run(args.run_dir, args.data_dir, args.beam_size)
@@ -137,28 +140,31 @@ def _file_name(text):
 
 
 def translate_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo translate",
         description="Translate sentences with a run's model; saves the "
         "encoder-decoder attention of the first one as a PNG.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument("sentences", nargs="+", help="source sentences")
-    parser.add_argument("--beam-size", type=int, help="1 = greedy")
+    parser.add_argument("--beam-size", type=cli.POSITIVE, help="1 = greedy")
     parser.add_argument(
-        "--plot", help="attention PNG path (default: in the run directory)"
+        "--plot",
+        type=cli.OUTPUT_FILE,
+        help="attention PNG path (default: in the run directory)",
     )
     args = parser.parse_args(argv)
+    for i, sentence in enumerate(args.sentences):
+        if not sentence.strip():
+            raise cli.UsageError(
+                f"Sentence {i + 1} is empty. Give the text to translate."
+            )
 
     run, record, cfg, model, tokenizers = load_run(args.run_dir)
     for i, sentence in enumerate(args.sentences):
-        if not sentence.strip():
-            raise ValueError(
-                f"Sentence {i + 1} is empty. Give the text to translate."
-            )
         length = int(tokenizers[0].tokenize(sentence).row_lengths()[0])
         if length > model.max_length:
-            raise ValueError(
+            raise cli.UsageError(
                 f"Sentence {i + 1} has {length} tokens; the model reads at "
                 f"most max_length={model.max_length}. Split it."
             )
@@ -216,21 +222,24 @@ def plot_cross_attention(translator, sentence, path):
 
 
 def export_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo export",
         description="Write a SavedModel that maps strings to translations.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument("--out", required=True, help="SavedModel folder")
-    parser.add_argument("--beam-size", type=int, help="1 = greedy")
+    parser.add_argument(
+        "--out", required=True, type=cli.EXPORT_DIR, help="SavedModel folder"
+    )
+    parser.add_argument("--beam-size", type=cli.POSITIVE, help="1 = greedy")
     args = parser.parse_args(argv)
 
     run, record, cfg, model, tokenizers = load_run(args.run_dir)
     translator = translator_for(cfg, model, tokenizers, args.beam_size)
-    path = translator.export(args.out)
+    path = translator.export(str(args.out))
     (path / "assets.extra").mkdir(exist_ok=True)
-    (path / "assets.extra" / "run.json").write_text(
-        json.dumps({"command": record["command"], "config": record["config"]})
+    files.write_text(
+        path / "assets.extra" / "run.json",
+        json.dumps({"command": record["command"], "config": record["config"]}),
     )
     print(
         f"SavedModel in {path}: tf.saved_model.load(path)"

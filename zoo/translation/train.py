@@ -7,10 +7,12 @@ saved with the run), batches, model, training with resume and
 best-checkpoint keeping, then the test set: loss, accuracy and BLEU.
 """
 
-import argparse
 import dataclasses
 import sys
 
+from zoo import cli
+from zoo import datasets
+from zoo import files
 from zoo import runs
 from zoo.translation import config as tr_config
 from zoo.translation import data as tr_data
@@ -32,19 +34,35 @@ def add_arguments(parser):
     parser.add_argument(
         "--dataset", required=True, choices=sorted(tr_config.DEFAULT_PRESET)
     )
-    parser.add_argument("--src", default="de", help="source language")
-    parser.add_argument("--tgt", default="en", help="target language")
+    parser.add_argument(
+        "--src",
+        default="de",
+        choices=datasets.MULTI30K_LANGUAGES,
+        help="source language",
+    )
+    parser.add_argument(
+        "--tgt",
+        default="en",
+        choices=datasets.MULTI30K_LANGUAGES,
+        help="target language",
+    )
     parser.add_argument(
         "--preset",
         choices=sorted(tr_config.PRESETS),
         help="named configuration (default: the dataset's own)",
     )
-    parser.add_argument("--epochs", type=int, help="override the preset")
     parser.add_argument(
-        "--batch-tokens", type=int, help="override the preset's batch size"
+        "--epochs", type=cli.POSITIVE, help="override the preset"
     )
     parser.add_argument(
-        "--out", help="run directory (default: runs/translation-SRC-TGT)"
+        "--batch-tokens",
+        type=cli.POSITIVE,
+        help="override the preset's batch size",
+    )
+    parser.add_argument(
+        "--out",
+        type=cli.OUT_DIR,
+        help="run directory (default: runs/translation-SRC-TGT)",
     )
     parser.add_argument(
         "--no-bleu",
@@ -52,6 +70,7 @@ def add_arguments(parser):
         help="skip decoding the test set after training",
     )
     runs.add_hparams_argument(parser)
+    runs.add_extend_argument(parser, "epochs")
     return runs.add_common_arguments(parser)
 
 
@@ -64,7 +83,8 @@ def tokenizers_for(run, cfg, train_pairs, verbose=True):
         return tuple(WordPieceTokenizer.load(p) for p in paths)
     tokenizers = tr_data.build_tokenizers(cfg, *train_pairs, verbose=verbose)
     for tokenizer, path in zip(tokenizers, paths, strict=True):
-        tokenizer.save(path)
+        with files.replacing(path) as temp:
+            tokenizer.save(temp)
     return tokenizers
 
 
@@ -112,18 +132,18 @@ def compile_model(model, cfg, jit):
 
 def main(argv=None):
     parser = add_arguments(
-        argparse.ArgumentParser(
+        cli.ArgumentParser(
             prog="python -m zoo train translation",
             description=__doc__.splitlines()[0],
         )
     )
     args = parser.parse_args(argv)
-    runs.configure_cpu_replicas(args.cpu_replicas)
+    if args.src == args.tgt:
+        parser.error(
+            f"--src and --tgt are both {args.src!r}: give two languages"
+        )
 
-    import keras
-
-    from zoo.translation import evaluate as tr_evaluate
-
+    # Every check before the first write: arguments, settings, folder.
     preset, tuned = runs.hparams_preset(args, "translation")
     preset, cfg = tr_config.resolve(
         args.dataset,
@@ -134,6 +154,7 @@ def main(argv=None):
             batch_tokens=args.batch_tokens,
         ),
     )
+    runs.check_tuned(cfg, tuned, args.hparams)
     run = runs.RunDir(args.out or f"runs/translation-{args.src}-{args.tgt}")
     record = {
         "task": "translation",
@@ -144,74 +165,89 @@ def main(argv=None):
         "seed": args.seed,
         "precision": args.precision,
         "strategy": args.strategy,
-        "data_dir": args.data_dir,
+        "data_dir": args.data_dir and str(args.data_dir),
         "command": runs.command_line(),
     }
-    pairs = tr_data.load_pairs(
-        cfg, args.src, args.tgt, args.data_dir, args.seed
+    status = run.check(record, RESUME_KEYS, args.extend, "epochs")
+    if status == "finished":
+        return run.finished_metrics()
+    pairs = runs.load_data(
+        tr_data.load_pairs, cfg, args.src, args.tgt, args.data_dir, args.seed
     )
-    run.start(record, RESUME_KEYS)
-    finished = run.finished_metrics()
-    if finished is not None:
-        return finished
-    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+    runs.configure_cpu_replicas(args.cpu_replicas)
 
-    keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy(args.precision)
-    tokenizers = tokenizers_for(run, cfg, pairs["train"])
-    print(
-        f"Vocabularies: {args.src} {tokenizers[0].vocab_size}, "
-        f"{args.tgt} {tokenizers[1].vocab_size} WordPiece tokens"
-    )
-    encoded = {}
-    for split, (sources, targets) in pairs.items():
-        *ids, dropped = tr_data.encode_pairs(
-            tokenizers, sources, targets, cfg.max_length
+    import keras
+
+    from zoo import checkpoints
+    from zoo.translation import evaluate as tr_evaluate
+
+    with run.starting(record, extend=status == "extend"):
+        print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+        keras.utils.set_random_seed(args.seed)
+        keras.config.set_dtype_policy(args.precision)
+        tokenizers = tokenizers_for(run, cfg, pairs["train"])
+        print(
+            f"Vocabularies: {args.src} {tokenizers[0].vocab_size}, "
+            f"{args.tgt} {tokenizers[1].vocab_size} WordPiece tokens"
         )
-        if dropped:
-            print(f"{split}: {dropped} pairs longer than {cfg.max_length}")
-        encoded[split] = ids
-    train = tr_data.batches(
-        *encoded["train"], cfg.batch_tokens, shuffle_seed=args.seed
-    )
-    val = tr_data.batches(*encoded["val"], cfg.batch_tokens)
-    steps = len(train)
-    if args.steps_per_epoch:
-        steps = min(steps, args.steps_per_epoch)
-
-    strategy = runs.make_strategy(args.strategy)
-    with strategy.scope():
-        model = build_model(cfg, tokenizers)
-        jit = not args.no_jit and args.strategy == "default"
-        compile_model(model, cfg, jit)
-    print(
-        f"{model.count_params():,} parameters; {steps} batches per epoch, "
-        f"{train.tokens:,} target tokens"
-    )
-
-    start_epoch = run.resumed_epoch()
-    with runs.Timer() as timer:
-        model.fit(
-            train.dataset().repeat(),
-            validation_data=val.dataset(),
-            epochs=cfg.epochs,
-            steps_per_epoch=steps,
-            shuffle=False,  # the batches are shuffled by plan, per epoch
-            callbacks=runs.training_callbacks(run, "val_loss", 0),
-            verbose=1 if sys.stdout.isatty() else 2,
+        encoded = {}
+        for split, (sources, targets) in pairs.items():
+            *ids, dropped = tr_data.encode_pairs(
+                tokenizers, sources, targets, cfg.max_length
+            )
+            if dropped:
+                print(f"{split}: {dropped} pairs longer than {cfg.max_length}")
+            encoded[split] = ids
+        train = tr_data.batches(
+            *encoded["train"], cfg.batch_tokens, shuffle_seed=args.seed
         )
-    if run.best_weights.is_file():
-        model.load_weights(run.best_weights)
+        val = tr_data.batches(*encoded["val"], cfg.batch_tokens)
+        if not len(train) or not len(val):
+            raise cli.UsageError(
+                f"--batch-tokens {cfg.batch_tokens} leaves no full training "
+                f"batch of the {len(pairs['train'][0])} training pairs "
+                f"(or no validation pair): give fewer tokens or more pairs."
+            )
+        steps = len(train)
+        if args.steps_per_epoch:
+            steps = min(steps, args.steps_per_epoch)
+
+        strategy = runs.make_strategy(args.strategy)
+        with strategy.scope():
+            model = build_model(cfg, tokenizers)
+            jit = not args.no_jit and args.strategy == "default"
+            compile_model(model, cfg, jit)
+            state = checkpoints.restore(run, model)
+        print(
+            f"{model.count_params():,} parameters; {steps} batches per "
+            f"epoch, {train.tokens:,} target tokens"
+        )
+
+    callbacks = runs.training_callbacks(run, state, "val_loss", 0)
+    model.fit(
+        train.dataset().repeat(),
+        validation_data=val.dataset(),
+        epochs=cfg.epochs,
+        initial_epoch=state["epoch"],
+        steps_per_epoch=steps,
+        shuffle=False,  # the batches are shuffled by plan, per epoch
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    train_seconds = callbacks[0].train_seconds
+    best = callbacks[0].best_weights()
+    if best is not None:
+        model.load_weights(best)
     test = tr_data.batches(*encoded["test2016"], cfg.batch_tokens)
     test_loss, test_accuracy = model.evaluate(test.dataset(), verbose=0)
-    model.save(run.model)
+    run.save_model(model)
 
     metrics, _ = runs.record_results(
         run,
         model,
         record,
-        timer,
-        start_epoch,
+        train_seconds,
+        state["epoch"],
         lambda history: {
             "test_loss": float(test_loss),
             "test_token_accuracy": float(test_accuracy),
@@ -221,7 +257,7 @@ def main(argv=None):
     )
     print(
         f"test loss {test_loss:.3f}, token accuracy {test_accuracy:.4f}; "
-        f"training {timer.seconds:.0f} s"
+        f"training {train_seconds:.0f} s"
     )
     if not args.no_bleu:
         metrics = tr_evaluate.evaluate_run(run.path, args.data_dir)

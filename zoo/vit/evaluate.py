@@ -4,9 +4,9 @@ python -m zoo evaluate RUN_DIR           test accuracy of the saved model
 python -m zoo predict RUN_DIR IMAGE...   class of each image file
 """
 
-import argparse
 import pathlib
 
+from zoo import cli
 from zoo import datasets
 from zoo import runs
 from zoo.vit.train import batches
@@ -15,28 +15,29 @@ from zoo.vit.train import class_names
 
 def load_run(run_dir):
     """`(run, record, cfg, model)` of a finished training run."""
-    import keras
-
-    import keras_transformer  # noqa: F401 (registers the saved classes)
     from zoo.vit.config import ViTConfig
 
     run = runs.RunDir(run_dir)
     record = run.load_finished("vit")
-    model = keras.saving.load_model(run.model)
+    model = run.load_model(record)
     return run, record, ViTConfig(**record["config"]), model
 
 
 def evaluate_main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo evaluate",
         description="Test accuracy of a run's saved model.",
     )
     parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument("--data-dir", help="local data folder")
+    parser.add_argument(
+        "--data-dir", type=cli.DATA_DIR, help="local data folder"
+    )
     args = parser.parse_args(argv)
 
     run, record, cfg, model = load_run(args.run_dir)
-    data = datasets.load(cfg.dataset, args.data_dir or record.get("data_dir"))
+    data = runs.load_data(
+        datasets.load, cfg.dataset, args.data_dir or record.get("data_dir")
+    )
     x_test, y_test = data[1]
     test = batches(x_test, y_test, cfg.batch_size)
     model.compile(metrics=["accuracy"])
@@ -52,29 +53,29 @@ def evaluate_main(argv=None):
 
 def read_image(path, channels):
     """Pixels `(height, width, channels)` uint8 of an image file, or a
-    ValueError that says what is wrong with it."""
+    `UsageError` that says what is wrong with it."""
     import numpy as np
     from PIL import Image
     from PIL import UnidentifiedImageError
 
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ValueError(f"No such image file: {path}")
+        raise cli.UsageError(f"No such image file: {path}")
     try:
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
             pixels = np.asarray(image)
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(
+        raise cli.UsageError(
             f"{path} is not an image that Pillow can read ({e})."
-        ) from e
+        ) from None
     return pixels.reshape(pixels.shape[:2] + (channels,))
 
 
 def predict_main(argv=None):
     import numpy as np
 
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m zoo predict",
         description="Classify image files with a run's saved model.",
     )
@@ -95,7 +96,7 @@ def predict_main(argv=None):
         pixels = read_image(path, cfg.channels)
         if pixels.shape[:2] != expected:
             if not args.resize:
-                raise ValueError(
+                raise cli.UsageError(
                     f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; "
                     f"the model was trained on {expected[1]}x{expected[0]}. "
                     "Pass --resize to scale it."

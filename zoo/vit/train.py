@@ -4,10 +4,10 @@ Reads top to bottom: arguments, data pipelines, model, training with
 resume and best-checkpoint keeping, test evaluation, plots.
 """
 
-import argparse
 import dataclasses
 import sys
 
+from zoo import cli
 from zoo import datasets
 from zoo import runs
 from zoo.vit import config as vit_config
@@ -24,18 +24,27 @@ def add_arguments(parser):
         choices=sorted(vit_config.PRESETS),
         help="named configuration (default: the dataset's own)",
     )
-    parser.add_argument("--epochs", type=int, help="override the preset")
-    parser.add_argument("--batch-size", type=int, help="override the preset")
     parser.add_argument(
-        "--learning-rate", type=float, help="override the preset's peak rate"
+        "--epochs", type=cli.POSITIVE, help="override the preset"
     )
     parser.add_argument(
-        "--dropout-rate", type=float, help="override the preset"
+        "--batch-size", type=cli.POSITIVE, help="override the preset"
     )
     parser.add_argument(
-        "--out", help="run directory (default: runs/vit-DATASET)"
+        "--learning-rate",
+        type=cli.number(0.0, low_open=True),
+        help="override the preset's peak rate",
+    )
+    parser.add_argument(
+        "--dropout-rate", type=cli.RATE, help="override the preset"
+    )
+    parser.add_argument(
+        "--out",
+        type=cli.OUT_DIR,
+        help="run directory (default: runs/vit-DATASET)",
     )
     runs.add_hparams_argument(parser)
+    runs.add_extend_argument(parser, "epochs")
     return runs.add_common_arguments(parser)
 
 
@@ -173,15 +182,13 @@ def class_names(dataset):
 
 def main(argv=None):
     parser = add_arguments(
-        argparse.ArgumentParser(
+        cli.ArgumentParser(
             prog="python -m zoo train vit", description=__doc__.splitlines()[0]
         )
     )
     args = parser.parse_args(argv)
-    runs.configure_cpu_replicas(args.cpu_replicas)
 
-    import keras
-
+    # Every check before the first write: arguments, settings, folder.
     preset, tuned = runs.hparams_preset(args, "vit")
     preset, cfg = vit_config.resolve(
         args.dataset,
@@ -194,6 +201,7 @@ def main(argv=None):
             dropout_rate=args.dropout_rate,
         ),
     )
+    runs.check_tuned(cfg, tuned, args.hparams)
     run = runs.RunDir(args.out or f"runs/vit-{args.dataset}")
     record = {
         "task": "vit",
@@ -202,61 +210,79 @@ def main(argv=None):
         "seed": args.seed,
         "precision": args.precision,
         "strategy": args.strategy,
-        "data_dir": args.data_dir,
+        "data_dir": args.data_dir and str(args.data_dir),
         "command": runs.command_line(),
     }
-    run.start(record, RESUME_KEYS)
-    finished = run.finished_metrics()
-    if finished is not None:
-        return finished
-    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
-
-    keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy(args.precision)
-    data = datasets.load(cfg.dataset, args.data_dir)
-    train, val, test, steps = make_pipelines(
-        cfg, data, args.seed, cfg.batch_size
-    )
-    if args.steps_per_epoch:
-        steps = min(steps, args.steps_per_epoch)
-
-    strategy = runs.make_strategy(args.strategy)
-    with strategy.scope():
-        model = build_model(cfg)
-        # XLA cannot place a mirrored variable's replicas across CPU devices
-        # (TensorFlow's known XLA issue), so mirrored runs compile without.
-        jit = not args.no_jit and args.strategy == "default"
-        compile_model(model, cfg, steps * cfg.epochs, jit=jit)
-    print(f"{model.count_params():,} parameters, {steps} steps per epoch")
-
-    start_epoch = run.resumed_epoch()
-    with runs.Timer() as timer:
-        model.fit(
-            train,
-            validation_data=val,
-            epochs=cfg.epochs,
-            steps_per_epoch=steps,
-            callbacks=runs.training_callbacks(
-                # Validation loss, not accuracy: on a few hundred images
-                # accuracy jumps between epochs and picks a lucky one.
-                run,
-                "val_loss",
-                cfg.patience,
-            ),
-            verbose=1 if sys.stdout.isatty() else 2,
-            shuffle=False,  # the pipeline shuffles
+    status = run.check(record, RESUME_KEYS, args.extend, "epochs")
+    if status == "finished":
+        return run.finished_metrics()
+    data = runs.load_data(datasets.load, cfg.dataset, args.data_dir)
+    train_images = len(data[0][1]) - cfg.validation_size
+    if cfg.batch_size > train_images:
+        raise cli.UsageError(
+            f"--batch-size {cfg.batch_size} is more than the {train_images} "
+            f"training images of {cfg.dataset}. Give at most {train_images}."
         )
-    if run.best_weights.is_file():
-        model.load_weights(run.best_weights)
+    runs.configure_cpu_replicas(args.cpu_replicas)
+
+    import keras
+
+    from zoo import checkpoints
+
+    with run.starting(record, extend=status == "extend"):
+        print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+        keras.utils.set_random_seed(args.seed)
+        keras.config.set_dtype_policy(args.precision)
+        train, val, test, steps = make_pipelines(
+            cfg, data, args.seed, cfg.batch_size
+        )
+        if args.steps_per_epoch:
+            steps = min(steps, args.steps_per_epoch)
+
+        strategy = runs.make_strategy(args.strategy)
+        with strategy.scope():
+            model = build_model(cfg)
+            # XLA cannot place a mirrored variable's replicas across CPU
+            # devices (TensorFlow's known XLA issue), so mirrored runs
+            # compile without.
+            jit = not args.no_jit and args.strategy == "default"
+            compile_model(model, cfg, steps * cfg.epochs, jit=jit)
+            state = checkpoints.restore(run, model)
+        print(f"{model.count_params():,} parameters, {steps} steps per epoch")
+
+    callbacks = runs.training_callbacks(
+        # Validation loss, not accuracy: on a few hundred images accuracy
+        # jumps between epochs and picks a lucky one.
+        run,
+        state,
+        "val_loss",
+        cfg.patience,
+    )
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=cfg.epochs,
+        initial_epoch=state["epoch"],
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+        shuffle=False,  # the pipeline shuffles
+    )
+    train_seconds = callbacks[0].train_seconds
+    best = callbacks[0].best_weights()
+    if best is not None:
+        model.load_weights(best)
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
-    model.save(run.model)
+    run.save_model(model)
+    x_test, y_test = data[1]
+    save_attention_plot(model, run, x_test, y_test, class_names(cfg.dataset))
 
     metrics, _ = runs.record_results(
         run,
         model,
         record,
-        timer,
-        start_epoch,
+        train_seconds,
+        state["epoch"],
         lambda history: {
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
@@ -265,11 +291,9 @@ def main(argv=None):
         },
         title=f"ViT {preset}",
     )
-    x_test, y_test = data[1]
-    save_attention_plot(model, run, x_test, y_test, class_names(cfg.dataset))
     print(
         f"test accuracy: {metrics['test_accuracy']:.4f} "
-        f"({len(y_test)} images), training {timer.seconds:.0f} s"
+        f"({len(y_test)} images), training {train_seconds:.0f} s"
     )
     return metrics
 
