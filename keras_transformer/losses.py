@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_transformer import _backend
 from keras_transformer.layers import _validation
 
 __all__ = ["MaskedSparseCategoricalCrossentropy"]
@@ -16,6 +17,11 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     the number of real tokens, not by `batch * length`, so short and long
     batches weigh each token alike. With `label_smoothing = eps` the target
     is `(1 - eps) * one_hot + eps / vocab_size`.
+
+    Labels must be in `[0, num_classes)` (the last axis of the
+    predictions), apart from `pad_id`: in an eager call another label is a
+    `ValueError`; in a compiled step it cannot be seen, and the models'
+    `fit` checks the labels before Keras compiles it.
 
     Args:
         pad_id: int or `None`. Label id of padding. Defaults to `0`;
@@ -53,6 +59,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = check_labels(y_true, y_pred, self.pad_id)
         if self.pad_id is None:
             weights = ops.ones(ops.shape(y_true), "float32")
         else:
@@ -87,3 +94,35 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
             "label_smoothing": self.label_smoothing,
             "from_logits": self.from_logits,
         }
+
+
+def check_labels(y_true, y_pred, pad_id):
+    """Sparse labels `y_true` against the logits `y_pred`: shapes that
+    agree (a trailing axis of 1 on `y_true` is dropped), and, when the
+    values are known (eager), every label but `pad_id` in
+    `[0, num_classes)`. In a compiled step the values are symbolic: the
+    models' `fit` checks the labels before Keras compiles it."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+    if len(y_true.shape) != len(y_pred.shape) - 1 or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(y_true.shape, y_pred.shape[:-1], strict=False)
+    ):
+        raise ValueError(
+            "`y_true` must hold one label per prediction: shape "
+            f"{tuple(y_pred.shape[:-1])} for `y_pred` of shape "
+            f"{tuple(y_pred.shape)}. Received: y_true.shape="
+            f"{tuple(y_true.shape)}"
+        )
+    values = _backend.concrete(y_true)
+    if values is not None and y_pred.shape[-1] is not None:
+        _validation.check_values(
+            "y_true",
+            values,
+            "labels",
+            ("num_classes", int(y_pred.shape[-1])),
+            ignore=pad_id,
+        )
+    return y_true, y_pred

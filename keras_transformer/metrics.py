@@ -3,12 +3,16 @@
 import keras
 from keras import ops
 
+from keras_transformer.losses import check_labels
+
 __all__ = ["MaskedAccuracy", "Perplexity"]
 
 
 class _MaskedMean(keras.metrics.Metric):
     """Running mean of a per-token value over the tokens that are not
-    `pad_id` (and weighted by `sample_weight`)."""
+    `pad_id` (and weighted by `sample_weight`). Labels are checked as by
+    `MaskedSparseCategoricalCrossentropy`: outside `[0, num_classes)` (and
+    not `pad_id`) is a `ValueError` when their values are known."""
 
     def __init__(self, pad_id=0, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -21,6 +25,7 @@ class _MaskedMean(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = check_labels(y_true, y_pred, self.pad_id)
         values = self._per_token(y_true, ops.cast(y_pred, "float32"))
         if self.pad_id is None:
             weights = ops.ones_like(values)

@@ -1,6 +1,7 @@
 """Strings in, translations out: tokenizers, encoder and cached decoder in
 one TensorFlow graph that can be saved as a SavedModel."""
 
+import numbers
 import pathlib
 
 import tensorflow as tf
@@ -17,12 +18,18 @@ class Translator(tf.Module):
     """A trained `Transformer` with its two tokenizers, as a function from
     a batch of strings to a batch of strings.
 
-    Input text is normalized and tokenized as in training; a source longer
-    than the model's `max_length` tokens is truncated to its first
-    `max_length - 1` tokens and `[END]` (documented, not an error, so that
-    a server never fails on a long request); an empty or blank string
-    translates to an empty string. Decoding is beam search (greedy when
-    `beam_size=1`) with the key/value cache, compiled with XLA.
+    Input text is normalized and tokenized as in training; an empty or
+    blank string translates to an empty string. Decoding is beam search
+    (greedy when `beam_size=1`) with the key/value cache, compiled with
+    XLA.
+
+    A source longer than the model's `max_length` tokens is an error: from
+    Python (`__call__`, `source_ids` called eagerly) a `ValueError` that
+    names the sentence, its length and `max_length`; in the SavedModel's
+    graph an assert fails the call with that message (an
+    `InvalidArgumentError`). With `truncate_long_sources=True` such a
+    source is cut to its first `max_length - 1` tokens and `[END]`
+    instead, for a server that must answer every request.
 
     Args:
         model: a `keras_transformer.models.Transformer`.
@@ -33,6 +40,8 @@ class Translator(tf.Module):
         max_output_length: int. Most target tokens. Defaults to the
             model's `max_length`.
         jit_compile: bool. Compile the decoding loop with XLA.
+        truncate_long_sources: bool. Cut long sources instead of failing.
+            Defaults to `False`.
     """
 
     def __init__(
@@ -44,9 +53,11 @@ class Translator(tf.Module):
         length_penalty=0.6,
         max_output_length=None,
         jit_compile=True,
+        truncate_long_sources=False,
         name=None,
     ):
         super().__init__(name=name)
+        _check_settings(model, beam_size, length_penalty, max_output_length)
         if source_tokenizer.vocab_size != model.src_vocab_size:
             raise ValueError(
                 "The source tokenizer has "
@@ -66,13 +77,18 @@ class Translator(tf.Module):
         self.length_penalty = float(length_penalty)
         self.max_output_length = int(max_output_length or model.max_length)
         self.jit_compile = bool(jit_compile)
+        self.truncate_long_sources = bool(truncate_long_sources)
 
     def source_ids(self, strings):
-        """Padded source ids `(batch, bucket)`, truncated to the model's
-        `max_length`."""
+        """Padded source ids `(batch, bucket)`. A source longer than the
+        model's `max_length` is an error (see the class docstring), or is
+        truncated with `truncate_long_sources`."""
         ids = self.source_tokenizer.tokenize(strings)
         limit = self.model.max_length
-        ids = ids[:, :limit]
+        if self.truncate_long_sources:
+            ids = ids[:, :limit]
+        else:
+            ids = self._check_lengths(ids, limit)
         lengths = ids.row_lengths()
         buckets = tf.constant(
             [b for b in SOURCE_BUCKETS if b < limit] + [limit], tf.int64
@@ -82,12 +98,45 @@ class Translator(tf.Module):
         dense = ids.to_tensor(
             shape=tf.stack([tf.size(lengths, tf.int64), width])
         )
+        if not self.truncate_long_sources:
+            return dense
         # A truncated row still ends with [END] (a no-op for the others).
         last = tf.stack([tf.range(tf.size(lengths, tf.int64)), lengths - 1], 1)
         ends = tf.fill(
             tf.shape(lengths), tf.constant(wordpiece.END_ID, tf.int64)
         )
         return tf.tensor_scatter_nd_update(dense, last, ends)
+
+    @staticmethod
+    def _check_lengths(ids, limit):
+        lengths = ids.row_lengths()
+        if tf.executing_eagerly():
+            long = [
+                (i, int(n)) for i, n in enumerate(lengths.numpy()) if n > limit
+            ]
+            if long:
+                i, n = long[0]
+                raise ValueError(
+                    f"Source sentence {i} has {n} tokens, more than the "
+                    f"model's max_length={limit} (`strings` must fit; split "
+                    "the sentence, or build the Translator with "
+                    "truncate_long_sources=True). Received: "
+                    f"{len(long)} of {len(lengths)} sentences too long"
+                )
+            return ids
+        longest = tf.reduce_max(tf.concat([lengths, [0]], 0))
+        check = tf.debugging.Assert(
+            longest <= limit,
+            [
+                tf.strings.format(
+                    "A source sentence has {} tokens, more than the model's "
+                    f"max_length={limit}.",
+                    longest,
+                )
+            ],
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(ids)
 
     def translate_ids(self, src_ids):
         """Source ids -> `(target ids (batch, max_output_length), scores)`."""
@@ -135,7 +184,9 @@ class Translator(tf.Module):
                 )
         if not batch:
             return []
-        out = self.serve(tf.constant(batch, tf.string))
+        strings = tf.constant(batch, tf.string)
+        self.source_ids(strings)  # eagerly: a clear error for long text
+        out = self.serve(strings)
         text = [t.decode("utf-8") for t in out.numpy().tolist()]
         return text[0] if single else text
 
@@ -153,3 +204,35 @@ class Translator(tf.Module):
             self, str(path), signatures={"serving_default": serving_default}
         )
         return path
+
+
+def _check_settings(model, beam_size, length_penalty, max_output_length):
+    """The decoding settings, before anything is traced."""
+    if (
+        not isinstance(beam_size, numbers.Integral)
+        or isinstance(beam_size, bool)
+        or beam_size < 1
+    ):
+        raise ValueError(
+            "`beam_size` must be an int >= 1. "
+            f"Received: beam_size={beam_size!r}"
+        )
+    if (
+        not isinstance(length_penalty, numbers.Real)
+        or isinstance(length_penalty, bool)
+        or not 0 <= length_penalty < float("inf")
+    ):
+        raise ValueError(
+            "`length_penalty` must be a number >= 0. "
+            f"Received: length_penalty={length_penalty!r}"
+        )
+    if max_output_length is not None and (
+        not isinstance(max_output_length, numbers.Integral)
+        or isinstance(max_output_length, bool)
+        or not 1 <= max_output_length <= model.max_length
+    ):
+        raise ValueError(
+            f"`max_output_length` must be an int in [1, {model.max_length}] "
+            "(the model's max_length). "
+            f"Received: max_output_length={max_output_length!r}"
+        )

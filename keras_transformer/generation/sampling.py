@@ -19,6 +19,7 @@ texts; row 0 draws the same numbers whatever the batch size.
 import math
 import numbers
 
+import keras
 from keras import ops
 
 from keras_transformer.generation.search import _check
@@ -133,6 +134,31 @@ def _check_settings(temperature, top_k, top_p, repetition_penalty):
     )
 
 
+def _check_ids_setting(stop_token_ids, seed, pad_id):
+    """The stop ids as a tuple of ints; `seed` and `pad_id` ints."""
+    for name, value in (("seed", seed), ("pad_id", pad_id)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            if not hasattr(value, "dtype"):  # a tensor seed is fine
+                raise ValueError(
+                    f"`{name}` must be an int. Received: {name}={value!r}"
+                )
+    if isinstance(stop_token_ids, (str, bytes)) or not hasattr(
+        stop_token_ids, "__iter__"
+    ):
+        raise ValueError(
+            "`stop_token_ids` must be a list of ints. "
+            f"Received: stop_token_ids={stop_token_ids!r}"
+        )
+    stops = tuple(stop_token_ids)
+    for s in stops:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool):
+            raise ValueError(
+                "`stop_token_ids` must be a list of ints. "
+                f"Received: stop_token_ids={stop_token_ids!r}"
+            )
+    return tuple(int(s) for s in stops)
+
+
 def _prompts(prompt_ids, prompt_lengths, pad_id):
     """Right-padded int32 `(batch, P)` ids and their lengths, as NumPy."""
     import numpy as np
@@ -144,7 +170,14 @@ def _prompts(prompt_ids, prompt_lengths, pad_id):
                 "or (batch, length) ids. Received a flat list of ids: wrap "
                 "one prompt as [ids]."
             )
-        rows = [np.asarray(row, "int64").reshape(-1) for row in prompt_ids]
+        rows = [np.asarray(row).reshape(-1) for row in prompt_ids]
+        for row in rows:
+            if row.size and not np.issubdtype(row.dtype, np.integer):
+                raise ValueError(
+                    "`prompt_ids` must be integer ids. "
+                    f"Received dtype {row.dtype}"
+                )
+        rows = [row.astype("int64") for row in rows]
         if not rows:
             raise ValueError("`prompt_ids` is empty: give at least one prompt.")
         lengths = np.array([len(row) for row in rows])
@@ -232,7 +265,7 @@ def sample(
 
     _check("max_new_tokens", max_new_tokens)
     settings = _check_settings(temperature, top_k, top_p, repetition_penalty)
-    stops = tuple(int(s) for s in stop_token_ids)
+    stops = _check_ids_setting(stop_token_ids, seed, pad_id)
     ids, lengths = _prompts(prompt_ids, prompt_lengths, pad_id)
     real = np.arange(ids.shape[1])[None, :] < lengths[:, None]
     outside = real & ((ids < 0) | (ids >= model.vocab_size))
@@ -305,7 +338,13 @@ def sample_padded(
     """
     _check("max_new_tokens", max_new_tokens)
     settings = _check_settings(temperature, top_k, top_p, repetition_penalty)
-    stops = tuple(int(s) for s in stop_token_ids)
+    stops = _check_ids_setting(stop_token_ids, 0, pad_id)
+    if not keras.backend.standardize_dtype(ids.dtype).startswith(
+        ("int", "uint")
+    ):
+        raise ValueError(
+            f"`ids` must be integer ids. Received: ids.dtype={ids.dtype}"
+        )
     width = ids.shape[1]
     if width is None:
         raise ValueError("`ids` needs a static width (its second axis).")

@@ -16,6 +16,7 @@ TensorFlow it is compiled once per model and setting (`tf.function`, with
 XLA by default), on other backends it runs eagerly.
 """
 
+import numbers
 import weakref
 
 import keras
@@ -53,6 +54,65 @@ def _check(name, value, low=1):
         )
 
 
+def _check_token(name, value, vocab_size=None):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ValueError(
+            f"`{name}` must be an int token id. Received: {name}={value!r}"
+        )
+    if vocab_size is not None and not 0 <= value < vocab_size:
+        raise ValueError(
+            f"`{name}` must be in [0, {vocab_size}) (the model's target "
+            f"vocabulary). Received: {name}={value}"
+        )
+
+
+def _check_search(model, inputs, max_length, start_id, end_id, pad_id):
+    """Checks what a search is given before anything is compiled: the
+    settings, and the source ids when their values are known (a traced
+    caller, such as `Translator`'s graph, checks its own)."""
+    from keras_transformer import _backend
+    from keras_transformer.layers import _validation
+
+    _check("max_length", max_length)
+    limit = getattr(model, "max_length", None)
+    if limit is not None and max_length > limit:
+        raise ValueError(
+            f"`max_length` must be at most the model's max_length={limit}. "
+            f"Received: max_length={max_length}"
+        )
+    vocab = getattr(model, "tgt_vocab_size", None)
+    _check_token("start_id", start_id, vocab)
+    _check_token("end_id", end_id)  # may be outside: then no row ends
+    _check_token("pad_id", pad_id)
+    problem = _validation.dtype_problem(
+        "inputs", getattr(inputs, "dtype", "int32"), "ids"
+    )
+    values = _backend.concrete(inputs)
+    if values is None:
+        if problem is not None:
+            raise ValueError(problem)
+        return
+    if values.ndim != 2:
+        raise ValueError(
+            "`inputs` must be source ids (batch, length). "
+            f"Received: inputs.shape={values.shape}"
+        )
+    if limit is not None and values.shape[1] > limit:
+        raise ValueError(
+            f"`inputs` is longer than the model's max_length={limit}. "
+            f"Received: inputs.shape={values.shape}"
+        )
+    src_vocab = getattr(model, "src_vocab_size", None)
+    if src_vocab is not None:
+        _validation.check_values(
+            "inputs",
+            values,
+            "ids",
+            ("src_vocab_size", src_vocab),
+            allow_empty=False,
+        )
+
+
 def _batch_size(inputs):
     shape = ops.shape(inputs)
     if len(shape) < 1:
@@ -87,12 +147,18 @@ def greedy_search(
             at every step (slow, eager; a reference for tests).
         jit_compile: bool. Compile the cached loop with XLA.
 
+    Raises:
+        ValueError: before anything is compiled, for settings out of range
+            (`max_length` above the model's, `start_id` outside the target
+            vocabulary) and for source ids that are not integers, are
+            empty, too long or outside `[0, src_vocab_size)`.
+
     Returns:
         `(tokens, scores)`: int32 `(batch, max_length)` generated tokens
         (the start token not included) and float32 `(batch,)` sums of
         the log-probabilities of the tokens up to and including `[END]`.
     """
-    _check("max_length", max_length)
+    _check_search(model, inputs, max_length, start_id, end_id, pad_id)
     if not use_cache:
         return _greedy_uncached(
             model, inputs, max_length, start_id, end_id, pad_id
@@ -232,12 +298,17 @@ def beam_search(
         `return_all_beams`, `(batch, beam_size, max_length)` and
         `(batch, beam_size)` sorted by normalized score.
     """
-    _check("max_length", max_length)
     _check("beam_size", beam_size)
-    if not length_penalty >= 0:
+    if (
+        not isinstance(length_penalty, numbers.Real)
+        or isinstance(length_penalty, bool)
+        or not 0 <= length_penalty < float("inf")
+    ):
         raise ValueError(
-            f"`length_penalty` must be >= 0. Received: {length_penalty!r}"
+            "`length_penalty` must be a number >= 0. "
+            f"Received: length_penalty={length_penalty!r}"
         )
+    _check_search(model, inputs, max_length, start_id, end_id, pad_id)
     k = beam_size
 
     def make_run(model_ref):

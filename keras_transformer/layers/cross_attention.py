@@ -33,8 +33,9 @@ class CrossAttention(MultiHeadAttentionBase):
         context: float tensor `(batch, context_length, context_dim)`.
             May be omitted when `cache` holds its keys and values.
         context_padding_mask: optional `(batch, context_length)`, true
-            keeps a context token. Wins over the implicit Keras mask of
-            `context`, which is used otherwise.
+            keeps a context token (boolean or 0/1 integers, exactly this
+            shape, else a `ValueError`). Wins over the implicit Keras mask
+            of `context`, which is used otherwise.
         return_attention_scores: bool. Also return the weights
             `(batch, num_heads, length, context_length)`.
         cache: optional `(batch, 2, context_length, num_heads, d_k)` from
@@ -76,6 +77,15 @@ class CrossAttention(MultiHeadAttentionBase):
         training=None,
         context_mask=None,
     ):
+        keys = cache.shape[2] if cache is not None else None
+        if keys is None and context is not None:
+            keys = context.shape[1]
+        _validation.check_mask(
+            self.name,
+            "context_padding_mask",
+            context_padding_mask,
+            (("batch", inputs.shape[0]), ("context_length", keys)),
+        )
         query = self._project(inputs, "query")
         if cache is None:
             if context is None:

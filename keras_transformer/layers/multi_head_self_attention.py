@@ -37,6 +37,9 @@ class MultiHeadSelfAttention(MultiHeadAttentionBase):
             when no `padding_mask` is given (and never with a cache).
         attention_mask: optional `(batch, length, key_length)`, true lets
             the query attend to the key. ANDed with the other masks.
+            Both masks are boolean or 0/1 integers; any other dtype, and
+            any other shape (no broadcasting of a `(1, key_length)` mask
+            over the batch) is a `ValueError` when the shapes are known.
         use_causal_mask: bool. Token `i` attends only to tokens `<= i`.
         return_attention_scores: bool. Also return the attention weights
             `(batch, num_heads, length, key_length)`.
@@ -86,6 +89,7 @@ class MultiHeadSelfAttention(MultiHeadAttentionBase):
         mask=None,
         inputs_mask=None,
     ):
+        self._check_masks(inputs, padding_mask, attention_mask, cache)
         query = self._project(inputs, "query")
         key = self._project(inputs, "key")
         value = self._project(inputs, "value")
@@ -128,6 +132,22 @@ class MultiHeadSelfAttention(MultiHeadAttentionBase):
         if cache is not None:
             outputs = outputs + (cache,)
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def _check_masks(self, inputs, padding_mask, attention_mask, cache):
+        batch, length = inputs.shape[0], inputs.shape[1]
+        key_length = length if cache is None else cache.shape[2]
+        _validation.check_mask(
+            self.name,
+            "padding_mask",
+            padding_mask,
+            (("batch", batch), ("key_length", key_length)),
+        )
+        _validation.check_mask(
+            self.name,
+            "attention_mask",
+            attention_mask,
+            (("batch", batch), ("length", length), ("key_length", key_length)),
+        )
 
     @staticmethod
     def _cache_mask(length, cache_length, cache_index, causal):

@@ -36,9 +36,18 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
-        inputs: integer tensor `(batch, length)`.
+        inputs: integer tensor `(batch, length)` of ids in
+            `[0, vocab_size)`, `length <= max_length`.
         start_index: int or scalar tensor. Position of `inputs[:, 0]`, for
             decoding one token at a time. Defaults to `0`.
+
+    Checks: a float dtype, or a length above `max_length` when it is known
+    when tracing, is a `ValueError` everywhere. Ids outside the vocabulary
+    are a `ValueError` when their values are known (NumPy, eager); in a
+    TensorFlow graph an assert fails the step; under XLA (where asserts
+    are dropped and lookups clamp) they give NaN vectors. With learned
+    positions, a traced length beyond `max_length` fails the position
+    slice (XLA: "Expected size[0] in [0, max_length]").
 
     Returns:
         A float tensor `(batch, length, d_model)`.
@@ -121,14 +130,27 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         return self._token_embedding.embeddings
 
     def call(self, inputs, start_index=0):
-        _validation.check_length(self.name, inputs.shape[1], self.max_length)
+        length = inputs.shape[1]
+        _validation.check_length(self.name, length, self.max_length)
+        _validation.check_start(self.name, start_index, length, self.max_length)
+        inputs, valid = _validation.guard_ids("inputs", inputs, self.vocab_size)
         x = self._token_embedding(inputs)
+        if valid is not None:
+            # Traced: an id outside the vocabulary gives NaN, not the row
+            # an XLA gather would clamp it to.
+            x = ops.where(valid[..., None], x, ops.cast(float("nan"), x.dtype))
         if self.scale_tokens:
             x = ops.multiply(x, ops.cast(math.sqrt(self.d_model), x.dtype))
         if self.position == "sinusoidal":
             return self._position_embedding(x, start_index=start_index)
-        positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
-        positions = positions + ops.cast(start_index, "int32")
+        # Positions are sliced from [0, max_length), not computed: a longer
+        # traced length fails the slice (also under XLA, where a lookup of
+        # position >= max_length would silently read the last row).
+        positions = ops.slice(
+            ops.arange(self.max_length, dtype="int32"),
+            (ops.cast(start_index, "int32"),),
+            (ops.shape(inputs)[1],),
+        )
         return ops.add(x, self._position_embedding(positions)[None])
 
     def compute_mask(self, inputs, mask=None):

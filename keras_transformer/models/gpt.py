@@ -5,16 +5,18 @@ import math
 import keras
 from keras import ops
 
+from keras_transformer import _backend
 from keras_transformer.layers import _validation
 from keras_transformer.layers.decoder_layer import DecoderLayer
 from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
+from keras_transformer.models._boundary import InputChecks
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class GPT(keras.Model):
+class GPT(InputChecks, keras.Model):
     """Decoder-only Transformer: token ids -> next-token logits.
 
     A stack of `DecoderLayer(use_cross_attention=False)` blocks: masked
@@ -52,8 +54,16 @@ class GPT(keras.Model):
         **kwargs: `keras.Model` arguments such as `name` and `dtype`.
 
     Call arguments:
-        inputs: integer ids `(batch, length)`, `length <= max_length`.
+        inputs: integer ids `(batch, length)` in `[0, vocab_size)`,
+            `1 <= length <= max_length`.
         training: bool. Enables dropout.
+
+    Checks: a bad input is a `ValueError` naming it. In an eager call the
+    ids are checked in Python. `fit`, `evaluate`, `predict` and the
+    `*_on_batch` methods check `x` (ids) and `y` (labels in
+    `[0, vocab_size)`) before Keras compiles the step: arrays at once,
+    a `tf.data.Dataset` batch by batch in its pipeline. Inside a traced
+    call the embedding's checks apply (see `TokenAndPositionEmbedding`).
 
     Returns:
         Float32 logits `(batch, length, vocab_size)`, also under mixed
@@ -187,10 +197,28 @@ class GPT(keras.Model):
                 f"{self.name} expects integer ids (batch, length). "
                 f"Received: inputs.shape={tuple(ids.shape)}"
             )
-        if "int" not in str(ids.dtype):
+        if ids.shape[1] == 0:
             raise ValueError(
-                f"{self.name} expects integer ids. Received dtype {ids.dtype}"
+                f"{_validation.empty_problem('inputs')} "
+                f"Received: inputs.shape={tuple(ids.shape)}"
             )
+        limit = ("vocab_size", self.vocab_size)
+        values = _backend.concrete(ids)
+        if values is not None:
+            _validation.check_values("inputs", values, "ids", limit)
+        else:
+            problem = _validation.dtype_problem("inputs", ids.dtype, "ids")
+            if problem is not None:
+                raise ValueError(problem)
+
+    def _input_rules(self, x, y):
+        """The ids and labels `fit`, `predict`, ... check (see
+        `keras_transformer.models._boundary`)."""
+        limit = ("vocab_size", self.vocab_size)
+        rules = [("x", x, "ids", limit)]
+        if y is not None:
+            rules.append(("y", y, "labels", limit))
+        return rules
 
     def _logits(self, x):
         if self.norm_first:
@@ -268,6 +296,15 @@ class GPT(keras.Model):
                 raise ValueError(
                     "String prompts need the model's `tokenizer`: "
                     "generate(prompts, max_new_tokens, tokenizer=...)."
+                )
+            if getattr(tokenizer, "vocab_size", self.vocab_size) != (
+                self.vocab_size
+            ):
+                raise ValueError(
+                    f"The `tokenizer` has {tokenizer.vocab_size} tokens but "
+                    f"the model expects vocab_size={self.vocab_size}. "
+                    "Received: tokenizer.vocab_size="
+                    f"{tokenizer.vocab_size}"
                 )
             batch = [prompts] if single else list(prompts)
             ids = tokenizer.tokenize(batch)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_transformer import _backend
 from keras_transformer.layers import _validation
 from keras_transformer.layers import masks
 from keras_transformer.layers.decoder_layer import DecoderLayer
@@ -11,10 +12,11 @@ from keras_transformer.layers.encoder_layer import EncoderLayer
 from keras_transformer.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
+from keras_transformer.models._boundary import InputChecks
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class Transformer(keras.Model):
+class Transformer(InputChecks, keras.Model):
     """Sequence-to-sequence Transformer: source ids -> encoder -> context;
     target ids so far + context -> decoder -> next-token logits.
 
@@ -52,9 +54,15 @@ class Transformer(keras.Model):
 
     Call arguments:
         inputs: `(src_ids, tgt_in_ids)`, integer tensors `(batch, src_len)`
-            and `(batch, tgt_len)`; a dict with keys `"source"` and
-            `"target"` works too.
+            and `(batch, tgt_len)` of ids in `[0, src_vocab_size)` and
+            `[0, tgt_vocab_size)`, lengths in `[1, max_length]`; a dict
+            with keys `"source"` and `"target"` works too.
         training: bool. Enables dropout.
+
+    Checks: as for `GPT`: eager calls check the ids in Python; `fit`,
+    `evaluate`, `predict` and the `*_on_batch` methods check both id
+    tensors and the labels `y` (in `[0, tgt_vocab_size)`) before Keras
+    compiles the step, a `tf.data.Dataset` batch by batch.
 
     Returns:
         Float32 logits `(batch, tgt_len, tgt_vocab_size)`, also under
@@ -196,11 +204,36 @@ class Transformer(keras.Model):
                 f"{self.name} expects `{name}` as integer ids (batch, length)"
                 f". Received: {name}.shape={tuple(shape)}"
             )
-        if "int" not in str(ids.dtype):
+        if shape[1] == 0:
             raise ValueError(
-                f"{self.name} expects integer `{name}`. Received dtype "
-                f"{ids.dtype}"
+                f"{_validation.empty_problem(name)} "
+                f"Received: {name}.shape={tuple(shape)}"
             )
+        values = _backend.concrete(ids)
+        if values is not None:
+            _validation.check_values(name, values, "ids", self._limit(name))
+        else:
+            problem = _validation.dtype_problem(name, ids.dtype, "ids")
+            if problem is not None:
+                raise ValueError(problem)
+
+    def _limit(self, name):
+        if name == "src_ids":
+            return ("src_vocab_size", self.src_vocab_size)
+        return ("tgt_vocab_size", self.tgt_vocab_size)
+
+    def _input_rules(self, x, y):
+        """The ids and labels `fit`, `predict`, ... check (see
+        `keras_transformer.models._boundary`)."""
+        rules = []
+        if isinstance(x, dict) and {"source", "target"} <= set(x):
+            x = (x["source"], x["target"])
+        if isinstance(x, (list, tuple)) and len(x) == 2:
+            for name, ids in zip(("src_ids", "tgt_ids"), x, strict=True):
+                rules.append((name, ids, "ids", self._limit(name)))
+        if y is not None:
+            rules.append(("y", y, "labels", self._limit("tgt_ids")))
+        return rules
 
     def encode(self, src_ids, training=None, return_attention_scores=False):
         """Source ids `(batch, src_len)` -> `(context, src_padding_mask)`,

@@ -11,6 +11,7 @@ from keras_transformer.layers.patch_embedding import PatchEmbedding
 from keras_transformer.layers.patch_position_embedding import (
     PatchPositionEmbedding,
 )
+from keras_transformer.models._boundary import InputChecks
 
 
 def _pair(name, value):
@@ -26,7 +27,7 @@ def _pair(name, value):
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class VisionTransformer(keras.Model):
+class VisionTransformer(InputChecks, keras.Model):
     """Image classifier: patches -> class token + positions -> encoder ->
     layer norm -> linear head on the class token.
 
@@ -60,6 +61,11 @@ class VisionTransformer(keras.Model):
 
     Returns:
         Float32 logits `(batch, num_classes)`, or `(logits, attention)`.
+
+    Checks: images of the wrong rank, channels or size are a `ValueError`
+    when the model is called or traced; `fit`, `evaluate` and
+    `*_on_batch` check sparse labels against `[0, num_classes)` before
+    Keras compiles the step (a `tf.data.Dataset` batch by batch).
 
     Example:
 
@@ -180,6 +186,23 @@ class VisionTransformer(keras.Model):
         if return_attention_scores:
             return logits, attention
         return logits
+
+    def _input_rules(self, x, y):
+        """The labels `fit`, `evaluate`, ... check: sparse labels (one per
+        image, integer dtype or `(batch,)`/`(batch, 1)`) in
+        `[0, num_classes)`; one-hot targets are left to the loss. Images
+        are checked by `call` (shape, size) when Keras traces it."""
+        if y is None or not hasattr(y, "shape") and not isinstance(y, list):
+            return []
+        shape = tuple(y.shape) if hasattr(y, "shape") else None
+        dtype = keras.backend.standardize_dtype(getattr(y, "dtype", "int64"))
+        sparse = dtype.startswith(("int", "uint")) or (
+            shape is not None
+            and (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1))
+        )
+        if not sparse:
+            return []
+        return [("y", y, "labels", ("num_classes", self.num_classes))]
 
     def class_token_attention(self, images):
         """Attention of the class token to each patch in the last layer,

@@ -6,6 +6,7 @@ import pathlib
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_transformer.text._inputs import id_batch
 from keras_transformer.text._inputs import string_batch
 
 CHARACTERS_FILE = "characters.json"
@@ -133,23 +134,10 @@ class CharTokenizer(tf.Module):
         return self._splitter.detokenize(codepoints)
 
     def detokenize(self, ids):
-        """Ids `(batch, length)` (dense or ragged) or one row -> strings."""
-        if not isinstance(ids, tf.RaggedTensor):
-            ids = tf.convert_to_tensor(ids)
-            if ids.shape.rank == 1:
-                ids = ids[None]
-            ids = tf.RaggedTensor.from_tensor(tf.cast(ids, tf.int64))
-        ids = tf.cast(ids, tf.int64)
-        if tf.executing_eagerly() and ids.flat_values.shape[0]:
-            bad = tf.reduce_any(
-                (ids.flat_values < 0) | (ids.flat_values >= self.vocab_size)
-            )
-            if bool(bad):
-                raise ValueError(
-                    f"Ids must be in [0, {self.vocab_size}). Received "
-                    f"{sorted(set(ids.flat_values.numpy().tolist()))}"
-                )
-        return self._detokenize(ids)
+        """Ids `(batch, length)` (dense or ragged) or one row -> strings.
+        Ids must be integers in `[0, vocab_size)`: eagerly, others are a
+        `ValueError`; in a graph, an assert fails the call."""
+        return self._detokenize(id_batch(ids, self.vocab_size))
 
     def id_to_token(self, ids):
         """The characters of `ids` (any shape, dense or ragged)."""

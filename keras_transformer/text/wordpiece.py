@@ -6,6 +6,7 @@ import pathlib
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_transformer.text._inputs import id_batch
 from keras_transformer.text._inputs import string_batch
 
 PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
@@ -185,7 +186,9 @@ class WordPieceTokenizer(tf.Module):
 
     def tokenize(self, strings):
         """A batch of strings -> ragged int64 ids `(batch, None)`, each
-        row `[START] ... [END]`."""
+        row `[START] ... [END]`. Anything but a string or a non-empty
+        batch of valid UTF-8 strings is a `ValueError` (in a graph, an
+        assert fails the call on invalid UTF-8)."""
         strings = string_batch(strings)
         return self._tokenize(strings)
 
@@ -203,13 +206,10 @@ class WordPieceTokenizer(tf.Module):
 
     def detokenize(self, ids):
         """Ids `(batch, length)` (dense, padded with `[PAD]`, or ragged)
-        -> a batch of strings, reserved tokens removed."""
-        if not isinstance(ids, tf.RaggedTensor):
-            ids = tf.convert_to_tensor(ids)
-            if ids.shape.rank == 1:
-                ids = ids[None]
-            ids = tf.RaggedTensor.from_tensor(tf.cast(ids, tf.int64))
-        return self._detokenize(tf.cast(ids, tf.int64))
+        -> a batch of strings, reserved tokens removed. Ids must be
+        integers in `[0, vocab_size)`: eagerly, others are a `ValueError`;
+        in a graph, an assert fails the call."""
+        return self._detokenize(id_batch(ids, self.vocab_size))
 
     def id_to_token(self, ids):
         """The vocabulary strings of `ids` (any shape, dense or ragged)."""
