@@ -180,18 +180,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--length", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, help="default 5 (3 with --quick)")
     parser.add_argument("--decode-batch", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument(
-        "--quick", action="store_true", help="XLA, dropout 0.1, 3 rounds"
+        "--quick", action="store_true", help="XLA, dropout 0.1 only"
     )
     parser.add_argument("--skip-decoding", action="store_true")
     args = parser.parse_args(argv)
     args.xla = [True] if args.quick else [True, False]
     args.dropout = [0.1] if args.quick else [0.1, 0.0]
-    if args.quick:
-        args.rounds = 3
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
 
     import keras_hub
 
