@@ -174,10 +174,25 @@ def test_translator_batches_truncates_and_checks_types(tiny_run):
     batch = translator(sentences)
     assert batch == [translator(s) for s in sentences]
     assert translator(["", "Ein Hund läuft."]) == ["", batch[0]]
-    # Too long for the model: documented truncation, not a crash.
-    ids = translator.source_ids(["wort " * 100]).numpy()
+    # Too long for the model: a clear error, not a silent truncation.
+    too_long = r"402 tokens, more than the model's max_length=48"
+    with pytest.raises(ValueError, match=too_long):
+        translator.source_ids(["wort " * 100])
+    with pytest.raises(ValueError, match="max_length=48"):
+        translator("wort " * 100)
+    # Truncation only when asked for: the last kept token is [END] (3).
+    from keras_transformer.export import Translator
+
+    cutting = Translator(
+        model,
+        *tokenizers,
+        beam_size=cfg.beam_size,
+        length_penalty=cfg.length_penalty,
+        truncate_long_sources=True,
+    )
+    ids = cutting.source_ids(["wort " * 100]).numpy()
     assert ids.shape == (1, 48) and ids[0, -1] == 3
-    assert isinstance(translator("wort " * 100), str)
+    assert isinstance(cutting("wort " * 100), str)
     with pytest.raises(ValueError, match="takes strings"):
         translator(["ok", 3])
 
