@@ -59,6 +59,9 @@ def test_the_tiny_preset_on_multi30k(data_dir, tmp_path):
     assert main(tiny_train(out, data_dir)) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["sentences"] == 30 and metrics["epochs_run"] == 2
+    # With 400 WordPiece tokens some test sentences exceed max_length 48:
+    # BLEU still covers all 30, their sources truncated and counted.
+    assert 0 < metrics["truncated_sources"] < 30
     hypotheses = (out / "test2016.hyp.txt").read_text().splitlines()
     assert len(hypotheses) == 30
     assert main(["translate", str(out), "Ein Mann fährt Fahrrad."]) == 0
@@ -86,7 +89,7 @@ def test_train_writes_every_file(tiny_run):
     assert config["task"] == "translation" and config["src"] == "de"
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
-    assert metrics["sentences"] == 30
+    assert metrics["sentences"] == 30 and metrics["truncated_sources"] == 0
     assert metrics["bleu_signature"].startswith(
         "nrefs:1|case:lc|eff:no|tok:13a"
     )

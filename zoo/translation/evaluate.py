@@ -31,7 +31,12 @@ def load_run(run_dir):
     return run, record, TranslationConfig(**record["config"]), model, tokenizers
 
 
-def translator_for(cfg, model, tokenizers, beam_size=None):
+def translator_for(
+    cfg, model, tokenizers, beam_size=None, truncate_long_sources=False
+):
+    """The run's `Translator`. A source longer than the model's
+    `max_length` is an error, or, with `truncate_long_sources` (scoring a
+    whole test set), keeps its first tokens."""
     from keras_transformer.export import Translator
 
     return Translator(
@@ -39,7 +44,14 @@ def translator_for(cfg, model, tokenizers, beam_size=None):
         *tokenizers,
         beam_size=cfg.beam_size if beam_size is None else beam_size,
         length_penalty=cfg.length_penalty,
+        truncate_long_sources=truncate_long_sources,
     )
+
+
+def count_long_sources(translator, sources):
+    """How many `sources` have more tokens than the model's `max_length`."""
+    lengths = translator.source_tokenizer.tokenize(sources).row_lengths()
+    return int((lengths.numpy() > translator.model.max_length).sum())
 
 
 def translate_all(translator, sources, batch_size=BATCH_SIZE, verbose=True):
@@ -88,7 +100,19 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
         record.get("seed", 0),
     )
     sources, references = pairs["test2016"]
-    translator = translator_for(cfg, model, tokenizers, beam_size)
+    # BLEU covers every test sentence, as published scores do: a source
+    # longer than the model's max_length keeps its first tokens, and the
+    # count is reported.
+    translator = translator_for(
+        cfg, model, tokenizers, beam_size, truncate_long_sources=True
+    )
+    truncated = count_long_sources(translator, sources)
+    if truncated:
+        print(
+            f"{truncated} of {len(sources)} test sources are longer than "
+            f"max_length={cfg.max_length} tokens: each keeps its first "
+            f"{cfg.max_length} tokens."
+        )
     start = time.perf_counter()
     hypotheses = translate_all(translator, sources, verbose=verbose)
     seconds = time.perf_counter() - start
@@ -105,6 +129,7 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
             "length_penalty": translator.length_penalty,
             "decode_seconds": round(seconds, 1),
             "sentences": len(sources),
+            "truncated_sources": truncated,
         }
     )
     print(details)
