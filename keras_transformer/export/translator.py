@@ -7,6 +7,7 @@ import pathlib
 import tensorflow as tf
 
 from keras_transformer import generation
+from keras_transformer.generation import search
 from keras_transformer.text import wordpiece
 
 # Sources are padded to one of these lengths so that the compiled decoder
@@ -207,25 +208,10 @@ class Translator(tf.Module):
 
 
 def _check_settings(model, beam_size, length_penalty, max_output_length):
-    """The decoding settings, before anything is traced."""
-    if (
-        not isinstance(beam_size, numbers.Integral)
-        or isinstance(beam_size, bool)
-        or beam_size < 1
-    ):
-        raise ValueError(
-            "`beam_size` must be an int >= 1. "
-            f"Received: beam_size={beam_size!r}"
-        )
-    if (
-        not isinstance(length_penalty, numbers.Real)
-        or isinstance(length_penalty, bool)
-        or not 0 <= length_penalty < float("inf")
-    ):
-        raise ValueError(
-            "`length_penalty` must be a number >= 0. "
-            f"Received: length_penalty={length_penalty!r}"
-        )
+    """The decoding settings, before anything is traced (as
+    `generation.beam_search` checks them)."""
+    search._check("beam_size", beam_size)
+    search._check_length_penalty(length_penalty)
     if max_output_length is not None and (
         not isinstance(max_output_length, numbers.Integral)
         or isinstance(max_output_length, bool)

@@ -48,9 +48,25 @@ def _compile(model, key, make_fn, jit_compile):
 
 
 def _check(name, value, low=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+    if (
+        not isinstance(value, numbers.Integral)
+        or isinstance(value, bool)
+        or value < low
+    ):
         raise ValueError(
             f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
+        )
+
+
+def _check_length_penalty(length_penalty):
+    if (
+        not isinstance(length_penalty, numbers.Real)
+        or isinstance(length_penalty, bool)
+        or not 0 <= length_penalty < float("inf")
+    ):
+        raise ValueError(
+            "`length_penalty` must be a number >= 0. "
+            f"Received: length_penalty={length_penalty!r}"
         )
 
 
@@ -299,15 +315,7 @@ def beam_search(
         `(batch, beam_size)` sorted by normalized score.
     """
     _check("beam_size", beam_size)
-    if (
-        not isinstance(length_penalty, numbers.Real)
-        or isinstance(length_penalty, bool)
-        or not 0 <= length_penalty < float("inf")
-    ):
-        raise ValueError(
-            "`length_penalty` must be a number >= 0. "
-            f"Received: length_penalty={length_penalty!r}"
-        )
+    _check_length_penalty(length_penalty)
     _check_search(model, inputs, max_length, start_id, end_id, pad_id)
     k = beam_size
 
