@@ -106,7 +106,30 @@ class _FamilyHyperModel(keras_tuner.HyperModel):
         return optimizer
 
 
-class VisionTransformerHyperModel(_FamilyHyperModel):
+class _TotalStepsHyperModel(_FamilyHyperModel):
+    """A family whose learning rate decays to 0 over `total_steps`
+    optimizer steps (`_adamw`)."""
+
+    def __init__(
+        self,
+        search_space=None,
+        total_steps=None,
+        score_fn=None,
+        jit_compile=True,
+        name=None,
+        **model_args,
+    ):
+        super().__init__(
+            search_space,
+            score_fn=score_fn,
+            jit_compile=jit_compile,
+            name=name,
+            **model_args,
+        )
+        self.total_steps = total_steps
+
+
+class VisionTransformerHyperModel(_TotalStepsHyperModel):
     """Searches `models.VisionTransformer` shapes and training settings;
     the objective is the validation cross-entropy without label smoothing
     (`val_cross_entropy`, in nats): on a validation set of a few hundred
@@ -156,24 +179,6 @@ class VisionTransformerHyperModel(_FamilyHyperModel):
     OBJECTIVE = keras_tuner.Objective("val_cross_entropy", "min")
     NO_DECAY = ("bias", "gamma", "beta", "position_embedding", "class_token")
 
-    def __init__(
-        self,
-        search_space=None,
-        total_steps=None,
-        score_fn=None,
-        jit_compile=True,
-        name=None,
-        **model_args,
-    ):
-        super().__init__(
-            search_space,
-            score_fn=score_fn,
-            jit_compile=jit_compile,
-            name=name,
-            **model_args,
-        )
-        self.total_steps = total_steps
-
     def build_model(self, values):
         from keras_transformer.models import VisionTransformer
 
@@ -201,7 +206,7 @@ class VisionTransformerHyperModel(_FamilyHyperModel):
         )
 
 
-class GPTHyperModel(_FamilyHyperModel):
+class GPTHyperModel(_TotalStepsHyperModel):
     """Searches `models.GPT` shapes and training settings; the objective
     is the validation loss (cross-entropy in nats, no label smoothing, so
     trials compare).
@@ -239,24 +244,6 @@ class GPTHyperModel(_FamilyHyperModel):
         "warmup_steps": 100,
     }
     OBJECTIVE = keras_tuner.Objective("val_loss", "min")
-
-    def __init__(
-        self,
-        search_space=None,
-        total_steps=None,
-        score_fn=None,
-        jit_compile=True,
-        name=None,
-        **model_args,
-    ):
-        super().__init__(
-            search_space,
-            score_fn=score_fn,
-            jit_compile=jit_compile,
-            name=name,
-            **model_args,
-        )
-        self.total_steps = total_steps
 
     def build_model(self, values):
         from keras_transformer.models import GPT
