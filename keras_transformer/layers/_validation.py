@@ -175,6 +175,28 @@ def guard_ids(name, ids, vocab_size, limit_name="vocab_size"):
     return ids, valid
 
 
+def check_model_ids(model, name, ids, limit):
+    """The checks a model makes of its id input `name` before any layer
+    runs: rank 2, at least one token, integer dtype, and (when the values
+    are known) ids in `[0, limit)`, `limit` being `(its name, value)`."""
+    if len(ids.shape) != 2:
+        raise ValueError(
+            f"{model} expects `{name}` as integer ids (batch, length). "
+            f"Received: {name}.shape={tuple(ids.shape)}"
+        )
+    if ids.shape[1] == 0:
+        raise ValueError(
+            f"{empty_problem(name)} Received: {name}.shape={tuple(ids.shape)}"
+        )
+    values = _backend.concrete(ids)
+    if values is not None:
+        check_values(name, values, "ids", limit)
+        return
+    problem = dtype_problem(name, ids.dtype, "ids")
+    if problem is not None:
+        raise ValueError(problem)
+
+
 # -- masks -------------------------------------------------------------------
 
 

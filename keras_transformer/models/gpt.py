@@ -5,7 +5,6 @@ import math
 import keras
 from keras import ops
 
-from keras_transformer import _backend
 from keras_transformer.layers import _validation
 from keras_transformer.layers.decoder_layer import DecoderLayer
 from keras_transformer.layers.dropout import Dropout
@@ -192,24 +191,9 @@ class GPT(InputChecks, keras.Model):
     def _check_ids(self, ids):
         if not self.built:
             self.build()
-        if len(ids.shape) != 2:
-            raise ValueError(
-                f"{self.name} expects integer ids (batch, length). "
-                f"Received: inputs.shape={tuple(ids.shape)}"
-            )
-        if ids.shape[1] == 0:
-            raise ValueError(
-                f"{_validation.empty_problem('inputs')} "
-                f"Received: inputs.shape={tuple(ids.shape)}"
-            )
-        limit = ("vocab_size", self.vocab_size)
-        values = _backend.concrete(ids)
-        if values is not None:
-            _validation.check_values("inputs", values, "ids", limit)
-        else:
-            problem = _validation.dtype_problem("inputs", ids.dtype, "ids")
-            if problem is not None:
-                raise ValueError(problem)
+        _validation.check_model_ids(
+            self.name, "inputs", ids, ("vocab_size", self.vocab_size)
+        )
 
     def _input_rules(self, x, y):
         """The ids and labels `fit`, `predict`, ... check (see

@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from keras_transformer import _backend
 from keras_transformer.layers import _validation
 from keras_transformer.layers import masks
 from keras_transformer.layers.decoder_layer import DecoderLayer
@@ -198,24 +197,7 @@ class Transformer(InputChecks, keras.Model):
     def _check_ids(self, name, ids):
         if not self.built:
             self.build()
-        shape = ids.shape
-        if len(shape) != 2:
-            raise ValueError(
-                f"{self.name} expects `{name}` as integer ids (batch, length)"
-                f". Received: {name}.shape={tuple(shape)}"
-            )
-        if shape[1] == 0:
-            raise ValueError(
-                f"{_validation.empty_problem(name)} "
-                f"Received: {name}.shape={tuple(shape)}"
-            )
-        values = _backend.concrete(ids)
-        if values is not None:
-            _validation.check_values(name, values, "ids", self._limit(name))
-        else:
-            problem = _validation.dtype_problem(name, ids.dtype, "ids")
-            if problem is not None:
-                raise ValueError(problem)
+        _validation.check_model_ids(self.name, name, ids, self._limit(name))
 
     def _limit(self, name):
         if name == "src_ids":
