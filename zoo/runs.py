@@ -364,8 +364,9 @@ class RunDir:
             if not (self.backup / "state.json").is_file():
                 raise UsageError(
                     f"--extend: {self.path} kept no training state to "
-                    f"continue from (no {self.backup / 'state.json'}: runs "
-                    "kept one only after a kill). Train a new run."
+                    f"continue from (no {self.backup / 'state.json'}; runs "
+                    "trained before the zoo kept it end without one). "
+                    "Train a new run."
                 )
             return "extend"
         if changes:

@@ -310,6 +310,18 @@ def test_extend_refuses_what_it_cannot_do(digits_run, capsys):
     assert "other settings (seed: 0 -> 3)" in capsys.readouterr().err
 
 
+def test_extend_needs_the_saved_training_state(digits_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(digits_run, out)
+    (out / "checkpoints" / "backup" / "state.json").unlink()
+    before = listing(out)
+    args = [*TRAIN_VIT, "--steps-per-epoch", "2", "--out", str(out)]
+    assert run([*args, "--epochs", "4", "--extend"]) == 2
+    err = capsys.readouterr().err
+    assert "--extend" in err and "kept no training state" in err
+    assert listing(out) == before
+
+
 def test_extend_continues_a_finished_run(digits_run, tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(digits_run, out)
