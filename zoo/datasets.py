@@ -1,27 +1,32 @@
-"""Real datasets for the zoo recipes.
+"""Real datasets for the zoo recipes: each one's files, source and reader.
 
-Each loader looks for its files in a local data folder first (`--data-dir`,
-else the environment variable `KERAS_TRANSFORMER_DATA`, else
-`~/.keras/datasets`), verifies their checksum, and only then downloads
-from the dataset's public source. When neither works it raises
-`DatasetNotFoundError`, which says where it looked and how to point the
-loader at a local copy. The folder layout is that of the project's data
-README: `mnist/t10k-images-idx3-ubyte.gz`, `cifar10-jpeg/train.tar.gz`, ...
+Each loader finds its files with `zoo.dataset_files.locate`: in a local
+data folder first (`--data-dir`, else the environment variable
+`KERAS_TRANSFORMER_DATA`, else `~/.keras/datasets`), checksum verified, and
+only then by downloading from the dataset's public source. When neither
+works it raises `DatasetNotFoundError`, which says where it looked and how
+to point the loader at a local copy. The folder layout is that of the
+project's data README: `mnist/t10k-images-idx3-ubyte.gz`,
+`cifar10-jpeg/train.tar.gz`, ...
 """
 
 import gzip
-import hashlib
 import io
-import json
-import os
 import pathlib
 import pickle
 import tarfile
 
 import numpy as np
 
-DATA_ENV = "KERAS_TRANSFORMER_DATA"
-DEFAULT_DIR = pathlib.Path("~/.keras/datasets").expanduser()
+# `DEFAULT_DIR` is read as `dataset_files.DEFAULT_DIR`, so setting it there
+# moves every default folder at once; `DATA_ENV` is re-exported.
+from zoo import dataset_files
+from zoo.dataset_files import DATA_ENV as DATA_ENV
+from zoo.dataset_files import DatasetNotFoundError
+from zoo.dataset_files import locate
+from zoo.dataset_files import not_found_error
+from zoo.dataset_files import search_dirs
+from zoo.dataset_files import sha256
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -35,119 +40,6 @@ CIFAR10_CLASSES = (
     "ship",
     "truck",
 )
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is neither in a local folder nor downloadable."""
-
-
-def search_dirs(data_dir=None):
-    """The folders searched, in order."""
-    dirs = []
-    if data_dir:
-        dirs.append(pathlib.Path(data_dir).expanduser())
-    elif os.environ.get(DATA_ENV):
-        dirs.append(pathlib.Path(os.environ[DATA_ENV]).expanduser())
-    dirs.append(DEFAULT_DIR)
-    return dirs
-
-
-def sha256(path, decompress=False):
-    opener = gzip.open if decompress else open
-    digest = hashlib.sha256()
-    with opener(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _not_found(name, relpaths, dirs, download_error):
-    looked = "\n".join(f"  {d / p}" for d in dirs for p in relpaths)
-    reason = (
-        f"\nThe download failed: {download_error}" if download_error else ""
-    )
-    return DatasetNotFoundError(
-        f"Dataset {name!r} not found. Looked for:\n{looked}{reason}\n"
-        f"Put the files there, or point the loader at a folder that has "
-        f"them with --data-dir DIR or {DATA_ENV}=DIR."
-    )
-
-
-SAMPLE_MANIFEST = "SAMPLE.json"
-
-
-def declared_sample(folder, name, files):
-    """The entry of `folder/SAMPLE.json` that declares the folder a sample
-    of dataset `name` (same file names, other content), or `None`.
-
-    A sample is a small stand-in in the dataset's layout, such as the
-    corpora the tests train on (`tests/data`): its manifest lists each
-    file's sha256, `{"multi30k": {"description": ..., "files": {path:
-    sha256}}}`, and the files must match it exactly, as the full dataset's
-    must match the published checksums.
-    """
-    manifest = folder / SAMPLE_MANIFEST
-    if not manifest.is_file():
-        return None
-    try:
-        entry = json.loads(manifest.read_text(encoding="utf-8")).get(name)
-    except (ValueError, AttributeError) as e:
-        raise ValueError(
-            f"{manifest} is not a valid sample manifest: {e}"
-        ) from None
-    if not entry:
-        return None
-    if sorted(entry.get("files", {})) != sorted(files):
-        raise ValueError(
-            f"{manifest} declares a sample of {name!r} with files "
-            f"{sorted(entry.get('files', {}))}; expected {sorted(files)}."
-        )
-    return entry
-
-
-def locate(name, files, data_dir=None, download=None):
-    """Paths of `files` (relative path -> check) in the first folder that has
-    them all; else `download(target_dir)`.
-
-    Each check is `(sha256, decompress)`: the expected sha256 of the file,
-    or of its gzip-decompressed content when `decompress` is true (so a
-    re-compressed copy of the same data passes too). A folder whose
-    `SAMPLE.json` declares it a sample of `name` is checked against that
-    manifest instead, and a line says that a sample is being read.
-    """
-    dirs = search_dirs(data_dir)
-    for folder in dirs:
-        paths = {rel: folder / rel for rel in files}
-        if all(p.is_file() for p in paths.values()):
-            sample = declared_sample(folder, name, files)
-            if sample is not None:
-                for rel, expected in sample["files"].items():
-                    if sha256(paths[rel]) != expected:
-                        raise ValueError(
-                            f"Checksum mismatch for {paths[rel]}: it does "
-                            f"not match {folder / SAMPLE_MANIFEST}."
-                        )
-                print(
-                    f"Reading a sample of {name!r} from {folder}: "
-                    f"{sample.get('description', 'not the full dataset')}."
-                )
-                return paths
-            for rel, (expected, decompress) in files.items():
-                actual = sha256(paths[rel], decompress)
-                if actual != expected:
-                    raise ValueError(
-                        f"Checksum mismatch for {paths[rel]}: expected "
-                        f"sha256 {expected}, got {actual}. The file is "
-                        "damaged or is not the expected dataset."
-                    )
-            return paths
-    error = None
-    if download is not None:
-        try:
-            return download(DEFAULT_DIR)
-        except Exception as e:  # no network, server gone, bad checksum
-            error = e
-    raise _not_found(name, list(files), dirs, error)
 
 
 def _fetch(url, target, md5=None):
@@ -312,18 +204,18 @@ def load_cifar10(data_dir=None):
     downloads the official archive (md5 checked). Decoded arrays are cached
     next to the tarballs' search folder in `~/.keras/datasets` as `.npz`.
     """
-    cache = DEFAULT_DIR / "cifar10-jpeg-decoded.npz"
+    cache = dataset_files.DEFAULT_DIR / "cifar10-jpeg-decoded.npz"
     try:
         paths = locate("cifar10", CIFAR10_JPEG_FILES, data_dir, download=None)
     except DatasetNotFoundError as not_found:
         try:
             archive = _fetch(
                 CIFAR10_URL,
-                DEFAULT_DIR / "cifar-10-python.tar.gz",
+                dataset_files.DEFAULT_DIR / "cifar-10-python.tar.gz",
                 md5=CIFAR10_MD5,
             )
         except Exception as e:
-            raise _not_found(
+            raise not_found_error(
                 "cifar10", list(CIFAR10_JPEG_FILES), search_dirs(data_dir), e
             ) from not_found
         return _read_python_tar(archive)

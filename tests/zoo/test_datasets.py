@@ -4,6 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
+from zoo import dataset_files
 from zoo import datasets
 
 
@@ -15,7 +16,9 @@ def no_download(monkeypatch, tmp_path):
         raise ConnectionError(f"no network for {url}")
 
     monkeypatch.setattr(datasets, "_fetch", refuse)
-    monkeypatch.setattr(datasets, "DEFAULT_DIR", tmp_path / "home-datasets")
+    monkeypatch.setattr(
+        dataset_files, "DEFAULT_DIR", tmp_path / "home-datasets"
+    )
     monkeypatch.delenv(datasets.DATA_ENV, raising=False)
 
 
