@@ -1,11 +1,8 @@
 """keras-tuner HyperModels for the three model families."""
 
-import keras
 import keras_tuner
 
-from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
-from keras_transformer.metrics import MaskedAccuracy
-from keras_transformer.metrics import Perplexity
+from keras_transformer import recipes
 from keras_transformer.tuning import space as space_lib
 from keras_transformer.tuning.space import Range
 
@@ -83,32 +80,10 @@ class _FamilyHyperModel(keras_tuner.HyperModel):
         last = {k: float(v[-1]) for k, v in history.history.items() if v}
         return {**last, **self.score_fn(model)}
 
-    # Variables AdamW does not decay (matched as substrings of names).
-    NO_DECAY = ("bias", "gamma", "beta")
-
-    def _adamw(self, values, total_steps):
-        """AdamW: linear warm-up to `learning_rate`, then a cosine down to
-        0 at `total_steps` (constant when `total_steps` is `None`)."""
-        warmup = max(int(values["warmup_steps"]), 1)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0,
-            decay_steps=max(int(total_steps) - warmup, 1) if total_steps else 1,
-            alpha=0.0 if total_steps else 1.0,
-            warmup_target=float(values["learning_rate"]),
-            warmup_steps=warmup,
-        )
-        optimizer = keras.optimizers.AdamW(
-            schedule,
-            weight_decay=float(values["weight_decay"]),
-            global_clipnorm=1.0,
-        )
-        optimizer.exclude_from_weight_decay(var_names=list(self.NO_DECAY))
-        return optimizer
-
 
 class _TotalStepsHyperModel(_FamilyHyperModel):
-    """A family whose learning rate decays to 0 over `total_steps`
-    optimizer steps (`_adamw`)."""
+    """A family whose learning rate follows a cosine over `total_steps`
+    optimizer steps."""
 
     def __init__(
         self,
@@ -143,8 +118,10 @@ class VisionTransformerHyperModel(_TotalStepsHyperModel):
     in [2, 4] (d_ff = multiple x d_model), `dropout_rate` 0.0-0.3 by 0.1,
     `learning_rate` 3e-4 to 3e-3 (log scale), `label_smoothing` in
     [0.0, 0.1], and fixed `weight_decay` 0.05 and `warmup_steps` 100.
-    AdamW's rate rises linearly for `warmup_steps`, then follows a cosine
-    down to 0 at `total_steps` (constant when `total_steps` is `None`).
+    Each trial compiles with `recipes.compile_vision_transformer`, the
+    zoo's ViT recipe: AdamW's rate rises linearly for `warmup_steps`, then
+    follows a cosine down to 0 at `total_steps` (constant when
+    `total_steps` is `None`).
 
     Args:
         search_space: dict overriding entries of the default space by
@@ -177,7 +154,6 @@ class VisionTransformerHyperModel(_TotalStepsHyperModel):
         "warmup_steps": 100,
     }
     OBJECTIVE = keras_tuner.Objective("val_cross_entropy", "min")
-    NO_DECAY = ("bias", "gamma", "beta", "position_embedding", "class_token")
 
     def build_model(self, values):
         from keras_transformer.models import VisionTransformer
@@ -191,17 +167,13 @@ class VisionTransformerHyperModel(_TotalStepsHyperModel):
         return model
 
     def compile_model(self, model, values):
-        model.compile(
-            optimizer=self._adamw(values, self.total_steps),
-            loss=MaskedSparseCategoricalCrossentropy(
-                pad_id=None, label_smoothing=float(values["label_smoothing"])
-            ),
-            metrics=[
-                "accuracy",
-                keras.metrics.SparseCategoricalCrossentropy(
-                    from_logits=True, name="cross_entropy"
-                ),
-            ],
+        recipes.compile_vision_transformer(
+            model,
+            learning_rate=float(values["learning_rate"]),
+            weight_decay=float(values["weight_decay"]),
+            warmup_steps=int(values["warmup_steps"]),
+            total_steps=self.total_steps,
+            label_smoothing=float(values["label_smoothing"]),
             jit_compile=self.jit_compile,
         )
 
@@ -214,8 +186,10 @@ class GPTHyperModel(_TotalStepsHyperModel):
     The default search space: the architecture entries of
     `VisionTransformerHyperModel` (`num_layers`, `d_model`, `num_heads`,
     `d_ff_multiple`, `dropout_rate`), `learning_rate` 3e-4 to 3e-3 (log
-    scale), and fixed `weight_decay` 0.1 and `warmup_steps` 100 (AdamW,
-    linear warm-up then cosine to `total_steps`).
+    scale), and fixed `weight_decay` 0.1 and `warmup_steps` 100. Each
+    trial compiles with `recipes.compile_gpt`, the zoo's GPT recipe
+    (AdamW, linear warm-up then a cosine to a tenth of the rate at
+    `total_steps`).
 
     Args:
         search_space: dict overriding entries of the default space.
@@ -253,10 +227,12 @@ class GPTHyperModel(_TotalStepsHyperModel):
         return model
 
     def compile_model(self, model, values):
-        model.compile(
-            optimizer=self._adamw(values, self.total_steps),
-            loss=MaskedSparseCategoricalCrossentropy(pad_id=None),
-            metrics=[MaskedAccuracy(pad_id=None, name="accuracy")],
+        recipes.compile_gpt(
+            model,
+            learning_rate=float(values["learning_rate"]),
+            weight_decay=float(values["weight_decay"]),
+            warmup_steps=int(values["warmup_steps"]),
+            total_steps=self.total_steps,
             jit_compile=self.jit_compile,
         )
 
@@ -272,8 +248,9 @@ class TransformerHyperModel(_FamilyHyperModel):
     (`num_layers`, `d_model`, `num_heads`, `d_ff_multiple`,
     `dropout_rate`), `warmup_steps` in [400, 1000, 4000], `lr_scale`
     (the `WarmupSchedule` multiplier) 0.25 to 2.0 in log scale, and
-    `label_smoothing` in [0.0, 0.1]. Adam with beta_2 0.98, as in
-    "Attention Is All You Need".
+    `label_smoothing` in [0.0, 0.1]. Each trial compiles with
+    `recipes.compile_transformer` (Adam with beta_2 0.98, as in
+    "Attention Is All You Need"), the zoo's translation recipe.
 
     Args:
         search_space: dict overriding entries of the default space.
@@ -310,25 +287,11 @@ class TransformerHyperModel(_FamilyHyperModel):
         return model
 
     def compile_model(self, model, values):
-        from keras_transformer.schedules import WarmupSchedule
-
-        pad_id = self.model_args.get("pad_id", 0)
-        schedule = WarmupSchedule(
-            int(values["d_model"]),
+        recipes.compile_transformer(
+            model,
             warmup_steps=int(values["warmup_steps"]),
-            scale=float(values["lr_scale"]),
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(
-                schedule, beta_1=0.9, beta_2=0.98, epsilon=1e-9, clipnorm=1.0
-            ),
-            loss=MaskedSparseCategoricalCrossentropy(
-                pad_id=pad_id,
-                label_smoothing=float(values["label_smoothing"]),
-            ),
-            metrics=[
-                MaskedAccuracy(pad_id=pad_id, name="accuracy"),
-                Perplexity(pad_id=pad_id, name="perplexity"),
-            ],
+            lr_scale=float(values["lr_scale"]),
+            label_smoothing=float(values["label_smoothing"]),
+            pad_id=self.model_args.get("pad_id", 0),
             jit_compile=self.jit_compile,
         )

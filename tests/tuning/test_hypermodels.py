@@ -126,6 +126,16 @@ def test_training_reports_the_family_objective(make, data, objective):
         assert model.evaluate(x, y, verbose=0, return_dict=True)[
             "cross_entropy"
         ] == pytest.approx(float(expected), rel=1e-4)
+    if make == "gpt":  # the loss is the unsmoothed mean over positions
+        rng = np.random.default_rng(1)  # confident logits: smoothing shows
+        for weight in model.trainable_weights:
+            weight.assign(rng.normal(0.0, 0.5, weight.shape))
+        expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+            y, model.predict(x, verbose=0)
+        )
+        assert model.evaluate(x, y, verbose=0, return_dict=True)[
+            "loss"
+        ] == pytest.approx(float(expected), rel=1e-4)
     if make == "transformer":  # perplexity is exp(unsmoothed loss)
         loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction=None
@@ -173,3 +183,65 @@ def test_a_search_folder_resumes_instead_of_starting_over(tmp_path):
     after = {t.trial_id: t.score for t in again.oracle.trials.values()}
     assert len(before) == 2 and len(after) == 4
     assert {k: after[k] for k in before} == before  # kept, not re-run
+
+
+def _optimizer_settings(model):
+    config = model.optimizer.get_config()
+    schedule = config.pop("learning_rate")
+    config.pop("name", None)
+    return config, schedule
+
+
+@pytest.mark.parametrize("make", ["vit", "gpt", "transformer"])
+def test_a_trial_compiles_with_the_family_recipe(make):
+    """Each HyperModel compiles through `keras_transformer.recipes`, the
+    functions the zoo trains with: a trial's optimizer, schedule, loss
+    and metrics equal those of the recipe given the trial's values."""
+    from keras_transformer import recipes
+
+    hp = keras_tuner.HyperParameters()
+    if make == "vit":
+        hypermodel = vit(search_space=TINY, total_steps=50)
+        trial = hypermodel.build(hp)
+        values = hp.values
+        model = hypermodel.build_model(values)
+        recipes.compile_vision_transformer(
+            model,
+            learning_rate=values["learning_rate"],
+            weight_decay=values["weight_decay"],
+            warmup_steps=values["warmup_steps"],
+            total_steps=50,
+            label_smoothing=values["label_smoothing"],
+        )
+    elif make == "gpt":
+        hypermodel = GPTHyperModel(
+            vocab_size=11, max_length=8, search_space=TINY, total_steps=50
+        )
+        trial = hypermodel.build(hp)
+        values = hp.values
+        model = hypermodel.build_model(values)
+        recipes.compile_gpt(
+            model,
+            learning_rate=values["learning_rate"],
+            weight_decay=values["weight_decay"],
+            warmup_steps=values["warmup_steps"],
+            total_steps=50,
+        )
+    else:
+        hypermodel = TransformerHyperModel(
+            src_vocab_size=13, tgt_vocab_size=11, max_length=8,
+            search_space=TINY,
+        )  # fmt: skip
+        trial = hypermodel.build(hp)
+        values = hp.values
+        model = hypermodel.build_model(values)
+        recipes.compile_transformer(
+            model,
+            warmup_steps=values["warmup_steps"],
+            lr_scale=values["lr_scale"],
+            label_smoothing=values["label_smoothing"],
+        )
+    assert _optimizer_settings(trial) == _optimizer_settings(model)
+    assert trial.loss.get_config() == model.loss.get_config()
+    names = [m.name for m in trial.metrics]
+    assert names == [m.name for m in model.metrics]
