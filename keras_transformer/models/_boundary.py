@@ -24,6 +24,7 @@ import keras
 
 from keras_transformer import _backend
 from keras_transformer.layers import _validation
+from keras_transformer.models import _pipeline_checks
 
 
 class InputChecks:
@@ -50,14 +51,16 @@ class InputChecks:
             try:
                 self._check_values(x, y)
             except ValueError as error:
-                message = _backend.pipeline_message(str(error))
+                message = _pipeline_checks.pipeline_message(str(error))
                 raise ValueError(message) from None
             yield batch
 
     def _checked(self, x, y=None):
         """`(x, y)` checked now, or wrapped to be checked batch by batch."""
-        if _backend.is_dataset(x):
-            return _backend.checked_dataset(x, self._rules_of_element), y
+        if _pipeline_checks.is_dataset(x):
+            return _pipeline_checks.checked_dataset(
+                x, self._rules_of_element
+            ), y
         if inspect.isgenerator(x) or isinstance(x, collections.abc.Iterator):
             return self._checked_generator(x), y
         if isinstance(x, keras.utils.PyDataset) or x is None:
@@ -79,7 +82,7 @@ class InputChecks:
         try:
             yield
         except Exception as error:
-            _backend.raise_input_error(error)
+            _pipeline_checks.raise_input_error(error)
             raise
 
     def fit(self, x=None, y=None, *args, **kwargs):
