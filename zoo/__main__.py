@@ -22,8 +22,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from zoo import cli  # noqa: E402 (after the TF log level)
+from zoo import tasks  # noqa: E402
 
-TASKS = ("vit", "translation", "gpt")
 COMMANDS = (
     "train",
     "tune",
@@ -96,7 +96,7 @@ def main(argv=None):
                 cli.ArgumentParser(
                     prog="python -m zoo tune TASK",
                     description=f"Search hyper-parameters; TASK is one of "
-                    f"{', '.join(TASKS)}.",
+                    f"{', '.join(tasks.TASKS)}.",
                 )
             ).print_help()
             return 0
@@ -104,75 +104,44 @@ def main(argv=None):
         return 0
 
     if command == "train":
-        tasks = cli.ArgumentParser(
+        tasks_parser = cli.ArgumentParser(
             prog="python -m zoo train",
             description="Train a model; TASK --help lists its options.",
         )
-        tasks.add_argument("task", choices=TASKS)
+        tasks_parser.add_argument("task", choices=tasks.TASKS)
         if not rest or rest[0] in ("-h", "--help"):
-            tasks.print_help()
+            tasks_parser.print_help()
             return 0
-        task = tasks.parse_args(rest[:1]).task
-        if task == "vit":
-            from zoo.vit import train
-        elif task == "gpt":
-            from zoo.gpt import train
-        else:
-            from zoo.translation import train
-        train.main(rest[1:])
+        task = tasks_parser.parse_args(rest[:1]).task
+        from zoo import recipe
+
+        recipe.train(tasks.family(task), rest[1:])
         return 0
 
     run_dir = _run_dir_of(rest)
-    if command == "export" and not run_dir:  # its options depend on the task
-        from zoo.gpt import evaluate as gpt_evaluate
-        from zoo.translation import evaluate as tr_evaluate
-
-        for task, export in (
-            ("translation", tr_evaluate.export_main),
-            ("gpt", gpt_evaluate.export_main),
-        ):
-            print(f"== export of a {task} run")
+    owners = [task for task in tasks.TASKS if command in tasks.COMMANDS[task]]
+    if not run_dir and (len(owners) == 1 or not {"-h", "--help"} & set(rest)):
+        # No run directory: the command's own parser prints its help or
+        # says what is missing.
+        tasks.command(owners[0], command)(rest)
+        return 0
+    if not run_dir:  # `export --help`: its options depend on the task
+        for task in owners:
+            print(f"== {command} of a {task} run")
             try:
-                export(["--help"])
+                tasks.command(task, command)(["--help"])
             except SystemExit:
                 pass
             print()
         return 0
-    if run_dir:
-        task = _task_of(run_dir)
-    else:  # `COMMAND --help`
-        task = {"translate": "translation"}.get(
-            command, "gpt" if command == "generate" else "vit"
-        )
-    if task == "gpt":
-        from zoo.gpt import evaluate as gpt_evaluate
-
-        handlers = {
-            "evaluate": gpt_evaluate.evaluate_main,
-            "generate": gpt_evaluate.generate_main,
-            "export": gpt_evaluate.export_main,
-        }
-    elif task == "translation":
-        from zoo.translation import evaluate as tr_evaluate
-
-        handlers = {
-            "evaluate": tr_evaluate.evaluate_main,
-            "translate": tr_evaluate.translate_main,
-            "export": tr_evaluate.export_main,
-        }
-    else:
-        from zoo.vit import evaluate as vit_evaluate
-
-        handlers = {
-            "evaluate": vit_evaluate.evaluate_main,
-            "predict": vit_evaluate.predict_main,
-        }
-    if command not in handlers:
+    task = _task_of(run_dir)
+    handler = tasks.command(task, command)
+    if handler is None:
         raise cli.UsageError(
             f"`{command}` does not apply to a {task!r} run. "
-            f"Commands for it: {sorted(handlers)}"
+            f"Commands for it: {sorted(tasks.COMMANDS[task])}"
         )
-    handlers[command](rest)
+    handler(rest)
     return 0
 
 

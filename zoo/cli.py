@@ -168,3 +168,17 @@ def read_json_object(path, default_name=None):
             f"{type(value).__name__}"
         )
     return path, value
+
+
+def run_parser(command, description, data_dir=False):
+    """The parser of `python -m zoo COMMAND RUN_DIR`: the run directory
+    and, with `data_dir`, `--data-dir`."""
+    parser = ArgumentParser(
+        prog=f"python -m zoo {command}", description=description
+    )
+    parser.add_argument("run_dir", help="the --out folder of a training run")
+    if data_dir:
+        parser.add_argument(
+            "--data-dir", type=DATA_DIR, help="local data folder"
+        )
+    return parser

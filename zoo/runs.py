@@ -18,17 +18,14 @@ Every file a kill could cut short is written whole or not at all
 """
 
 import contextlib
-import csv
-import dataclasses
 import json
 import math
-import os
 import pathlib
-import platform
 import sys
 import time
 
 from zoo import files
+from zoo import tasks
 from zoo.cli import UsageError
 
 # Settings that a search's best.json may set and may leave at 0.
@@ -37,137 +34,10 @@ _MAY_BE_ZERO = {"patience", "max_pairs", "warmup_iters"}
 _FRACTIONS = {"dropout_rate", "label_smoothing", "translate", "beta_2"}
 
 
-def add_common_arguments(parser, data_env="KERAS_TRANSFORMER_DATA"):
-    """The options every `train` recipe takes: precision, strategy, seed,
-    data folder, quick-check limits, XLA and `--extend`."""
-    from zoo import cli
-
-    parser.add_argument(
-        "--precision",
-        default="float32",
-        choices=["float32", "mixed_bfloat16", "mixed_float16"],
-    )
-    parser.add_argument(
-        "--strategy", default="default", choices=["default", "mirrored"]
-    )
-    parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
-    parser.add_argument(
-        "--data-dir",
-        type=cli.DATA_DIR,
-        help=f"local data folder (else ${data_env})",
-    )
-    parser.add_argument(
-        "--steps-per-epoch",
-        type=cli.POSITIVE,
-        help="limit each epoch to this many batches (quick checks)",
-    )
-    parser.add_argument(
-        "--cpu-replicas",
-        type=cli.POSITIVE,
-        default=1,
-        help="split the CPU into this many devices for --strategy mirrored",
-    )
-    parser.add_argument(
-        "--no-jit", action="store_true", help="compile without XLA"
-    )
-    return parser
-
-
-def add_extend_argument(parser, length):
-    parser.add_argument(
-        "--extend",
-        action="store_true",
-        help=f"train the finished (or killed) run in --out further, to the "
-        f"--{length} given: it continues from its last saved epoch "
-        "(weights and optimizer); the learning-rate schedule is that of a "
-        f"run of the new length. No other setting may change",
-    )
-
-
-def add_hparams_argument(parser):
-    from zoo import cli
-
-    parser.add_argument(
-        "--hparams",
-        type=cli.json_object("best.json"),
-        help="best.json of a `python -m zoo tune` search (or its folder): "
-        "its settings on top of the search's preset (options given here "
-        "still win)",
-    )
-
-
-def hparams_preset(args, task):
-    """`(preset, overrides)`: the preset and settings of `--hparams` (a
-    search's best.json, checked to belong to `task` on `args.dataset`),
-    or `(args.preset, {})` without it."""
-    if not args.hparams:
-        return args.preset, {}
-    path, best = args.hparams
-    if (best.get("task"), best.get("dataset")) != (task, args.dataset):
-        raise UsageError(
-            f"--hparams {path} is from a {best.get('task')!r} search on "
-            f"{best.get('dataset')!r}, not {task!r} on {args.dataset!r}."
-        )
-    for key in ("src", "tgt"):  # translation: the same language pair
-        if key in best and best[key] != getattr(args, key, best[key]):
-            raise UsageError(
-                f"--hparams {path} is from a search on {best['src']}->"
-                f"{best['tgt']}, not {args.src}->{args.tgt}."
-            )
-    config = best.get("config")
-    if not isinstance(config, dict) or not isinstance(best.get("preset"), str):
-        raise UsageError(
-            f"--hparams {path} is not the best.json of a `python -m zoo "
-            "tune` search (no 'config' or 'preset')."
-        )
-    print(f"Settings from {path}: {config}")
-    return args.preset or best["preset"], config
-
-
-def overrides(tuned, **options):
-    """`tuned` (settings from `--hparams`) updated with the `options` that
-    are not `None` (given on the command line, so they win)."""
-    return {**tuned, **{k: v for k, v in options.items() if v is not None}}
-
-
-def resolve_preset(presets, defaults, dataset, preset=None, **overrides):
-    """`(name, config)`: the preset for `dataset` (`defaults[dataset]`, or
-    the named one from `presets`) with `overrides` (`None` values
-    ignored) applied."""
-    if preset is None and dataset not in defaults:
-        raise UsageError(
-            f"Unknown --dataset. Expected one of {sorted(defaults)}. "
-            f"Received: dataset={dataset!r}"
-        )
-    name = preset or defaults[dataset]
-    if name not in presets:
-        raise UsageError(
-            f"Unknown --preset. Expected one of {sorted(presets)}. "
-            f"Received: preset={name!r}"
-        )
-    config = presets[name]
-    if config.dataset != dataset:
-        raise UsageError(
-            f"--preset {name!r} is for --dataset {config.dataset!r}, not "
-            f"{dataset!r}."
-        )
-    fields = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise UsageError(  # only --hparams can name a setting
-            f"--hparams sets {unknown[0]!r}, which a "
-            f"{type(config).__name__} does not have. Its settings: "
-            f"{sorted(fields)}"
-        )
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return name, dataclasses.replace(config, **changes)
-
-
-def check_tuned(cfg, tuned, hparams):
-    """Refuses a setting from `--hparams` (`tuned`, read from the file
-    `hparams`) that cannot train: counts below 1, rates outside [0, 1),
-    negative or non-finite numbers, heads that do not divide d_model."""
-    source = f"--hparams {hparams[0]}" if hparams else "the preset"
+def check_settings(cfg, tuned, source):
+    """Refuses a setting from `--hparams` (`tuned`, read from `source`)
+    that cannot train: counts below 1, rates outside [0, 1), negative or
+    non-finite numbers, heads that do not divide d_model."""
     for name, value in tuned.items():
         field = getattr(cfg, name)
         if isinstance(field, bool) or isinstance(field, str):
@@ -191,80 +61,6 @@ def check_tuned(cfg, tuned, hparams):
             f"{source} gives num_heads={cfg.num_heads}, which does not "
             f"divide d_model={cfg.d_model}."
         )
-
-
-def load_data(load, *args, **kwargs):
-    """`load(*args, **kwargs)` (a `zoo.datasets` loader), with missing or
-    damaged data files as a `UsageError`."""
-    from zoo import datasets
-
-    try:
-        return load(*args, **kwargs)
-    except datasets.DatasetNotFoundError as e:
-        raise UsageError(str(e)) from None
-    except ValueError as e:  # a checksum, a language, a file format
-        raise UsageError(str(e)) from None
-
-
-def configure_cpu_replicas(count):
-    """Splits the CPU into `count` logical devices, so that
-    `--strategy mirrored` can be tried on a machine without GPUs. Must run
-    before TensorFlow touches a device."""
-    import tensorflow as tf
-
-    if count > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * count
-        )
-
-
-def make_strategy(name):
-    """`default` or `mirrored` (all GPUs, else all logical CPUs)."""
-    import tensorflow as tf
-
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    raise UsageError(
-        "`--strategy` must be 'default' or 'mirrored'. "
-        f"Received: strategy={name!r}"
-    )
-
-
-def hardware():
-    import keras
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    cpu = platform.processor() or platform.machine()
-    model_name = ""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model_name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model_name or cpu,
-        "cpu_count": os.cpu_count(),
-        "gpus": len(gpus),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-    }
-
-
-# Which class each task saves in model.keras.
-MODEL_CLASSES = {
-    "vit": "VisionTransformer",
-    "gpt": "GPT",
-    "translation": "Transformer",
-}
 
 
 class RunDir:
@@ -302,11 +98,11 @@ class RunDir:
                 f"{self.config} is not valid JSON ({e})."
             ) from None
         if not isinstance(record, dict) or record.get("task") not in (
-            MODEL_CLASSES
+            tasks.MODEL_CLASSES
         ):
             raise UsageError(
                 f"{self.config} is not the config of a zoo run (its task "
-                f"should be one of {sorted(MODEL_CLASSES)})."
+                f"should be one of {sorted(tasks.MODEL_CLASSES)})."
             )
         return record
 
@@ -412,6 +208,12 @@ class RunDir:
             )
         return record
 
+    def open(self, task, config_class):
+        """`(record, config, model)` of a finished `task` run."""
+        record = self.load_finished(task)
+        model = self.load_model(record)
+        return record, config_class(**record["config"]), model
+
     def load_model(self, record):
         """The run's model.keras, after checking that it is a whole Keras
         archive holding the model class of the run's task."""
@@ -440,7 +242,7 @@ class RunDir:
                 f"truncated or damaged). {again}"
             )
         held = saved.get("class_name") if isinstance(saved, dict) else None
-        expected = MODEL_CLASSES[record["task"]]
+        expected = tasks.MODEL_CLASSES[record["task"]]
         if held != expected:
             raise UsageError(
                 f"{path} holds a {held} model, not the {expected} of a "
@@ -525,60 +327,19 @@ def check_record(path, record, resume_keys, kind):
         )
 
 
-def training_callbacks(run, state, monitor, patience, mode="min"):
+def training_callbacks(run, state, monitor, mode="min"):
     """Save the training state after each epoch (resume, `--extend`,
     the best weights by `monitor`, lowest when `mode="min"`, and
-    history.csv), stop when it stalls, log to TensorBoard. The first
-    callback is the `checkpoints.TrainingState`. The progress bar is
-    fit's own."""
+    history.csv) and log to TensorBoard. The first callback is the
+    `checkpoints.TrainingState`. The progress bar is fit's own."""
     import keras
 
     from zoo import checkpoints
 
-    callbacks = [
+    return [
         checkpoints.TrainingState(run, state, monitor, mode),
         keras.callbacks.TensorBoard(str(run.logs)),
     ]
-    if patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode=mode, patience=patience
-            )
-        )
-    return callbacks
-
-
-def read_history(path):
-    """history.csv as dict column -> list of floats."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in rows[0]} if rows else {}
-
-
-def record_results(
-    run, model, record, train_seconds, start_epoch, results, title
-):
-    """After training: reads history.csv back, plots the training curves,
-    then writes metrics.json (last: it marks the run finished) with
-    `results(history)` and what every run records (epochs, resume point,
-    training seconds over all resumes, size, hardware, command). Returns
-    `(metrics, history)`."""
-    from keras_transformer.visualization import plot_history
-
-    history = read_history(run.history)
-    plot_history(history, run.path / "training_curves.png", title=title)
-    metrics = run.write_metrics(
-        {
-            **results(history),
-            "epochs_run": len(history.get("loss", [])),
-            "resumed_after_epoch": start_epoch,
-            "train_seconds": round(train_seconds, 1),
-            "parameters": int(model.count_params()),
-            "hardware": hardware(),
-            "command": record["command"],
-        }
-    )
-    return metrics, history
 
 
 class Timer:

@@ -181,7 +181,7 @@ CASES = [
         ["export", "{P}/translation", "--out", "{P}/e", "--beam-size", "0"],
         "beam",
     ),
-    (["export", "{P}/vit-unfinished", "--out", "{P}/e"], "does not apply"),
+    (["export", "{P}/vit-unfinished", "--out", "{P}/e"], "has not finished"),
 ]
 
 
@@ -226,10 +226,10 @@ def test_the_real_command_prints_no_traceback(places, tmp_path):
 def test_a_bug_still_shows_its_traceback(monkeypatch, tmp_path):
     from zoo.vit import train
 
-    def broken(cfg):
+    def broken(cfg, prepared):
         raise RuntimeError("a bug in the recipe")
 
-    monkeypatch.setattr(train, "build_model", broken)
+    monkeypatch.setattr(train.FAMILY, "build_model", broken)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="a bug in the recipe"):
         run([*TINY_VIT, "--out", str(out)])
@@ -241,10 +241,10 @@ def test_a_failed_start_leaves_no_folder_behind(where, monkeypatch, tmp_path):
     from zoo.cli import UsageError
     from zoo.vit import train
 
-    def refuse(cfg):
+    def refuse(cfg, prepared):
         raise UsageError("refused")
 
-    monkeypatch.setattr(train, "build_model", refuse)
+    monkeypatch.setattr(train.FAMILY, "build_model", refuse)
     out = {
         "new": tmp_path / "run",
         "nested": tmp_path / "a" / "b" / "run",
@@ -276,7 +276,7 @@ def test_a_failed_extend_leaves_the_finished_run_as_it_was(
     def broken(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the model compiles
 
-    monkeypatch.setattr(train, "compile_model", broken)
+    monkeypatch.setattr(train.FAMILY, "compile_model", broken)
     args = [*TRAIN_VIT, "--steps-per-epoch", "2", "--no-jit"]
     with pytest.raises(KeyboardInterrupt):
         run([*args, "--epochs", "3", "--extend", "--out", str(out)])
@@ -485,7 +485,7 @@ def test_a_search_whose_objective_is_not_logged_leaves_no_folder(
     written by then, goes."""
     out = tmp_path / "search"
     args = [*TUNE_VIT, "--epochs-per-trial", "1", "--steps-per-epoch", "1"]
-    args += ["--no-jit", "--objective", "val_nonsense", "--out", str(out)]
+    args += ["--no-jit", "--objective", "val_nonsense:min", "--out", str(out)]
     assert run(args) == 2
     err = capsys.readouterr().err
     assert "--objective val_nonsense is not a metric" in err

@@ -4,6 +4,7 @@ memory across trials, `train --hparams`, and resume after a kill."""
 import csv
 import json
 import os
+import shlex
 import signal
 import time
 
@@ -80,30 +81,42 @@ def test_memory_does_not_grow_from_trial_to_trial(search):
     assert max(trial_peaks) - min(trial_peaks) < 80
 
 
-def test_train_takes_the_best_hyperparameters(search, tmp_path):
+def test_train_replays_the_best_trial(search, tmp_path):
+    """best.json's `replay` command (`train --hparams best.json` with the
+    trial's seed and budget) trains the trial's run again: the same
+    settings, and the same score to 1e-3."""
     best = json.loads((search / "best.json").read_text())
+    assert best["seed"] == 0
+    assert best["budget"]["epochs"] == 1
+    assert best["budget"]["steps_per_epoch"] == 2
+    words = shlex.split(best["replay"])
+    assert words[:4] == ["python", "-m", "zoo", "train"]
     out = tmp_path / "run"
-    main(
-        [
-            "train",
-            "vit",
-            "--dataset",
-            "digits",
-            "--hparams",
-            str(search / "best.json"),
-            "--epochs",
-            "1",
-            "--steps-per-epoch",
-            "2",
-            "--out",
-            str(out),
-        ]  # fmt: skip
-    )
+    assert main([*words[3:], "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())["config"]
     for name, value in best["config"].items():
-        if name != "warmup_epochs":
-            assert config[name] == pytest.approx(value), name
-    assert config["epochs"] == 1  # the command line still wins
+        assert config[name] == pytest.approx(value), name
+    with open(out / "history.csv", newline="") as f:
+        logged = [float(r[best["objective"]]) for r in csv.DictReader(f)]
+    assert min(logged) == pytest.approx(best["value"], abs=1e-3)
+    # Another seed gives another score: the match above is not a given.
+    other = tmp_path / "other"
+    assert main([*words[3:], "--seed", "1", "--out", str(other)]) == 0
+    with open(other / "history.csv", newline="") as f:
+        logged = [float(r[best["objective"]]) for r in csv.DictReader(f)]
+    assert abs(min(logged) - best["value"]) > 1e-3
+
+
+def test_train_options_win_over_best_json(search, tmp_path):
+    out = tmp_path / "run"
+    words = shlex.split(
+        json.loads((search / "best.json").read_text())["replay"]
+    )
+    args = [*words[3:], "--learning-rate", "0.001", "--out", str(out)]
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["learning_rate"] == 0.001  # the command line wins
+    assert config["epochs"] == 1
 
 
 def test_tune_help_lists_its_options(capsys):
@@ -152,7 +165,7 @@ def _trial_workers(folder):
                 cmd = f.read().decode(errors="replace")
         except OSError:
             continue
-        if "--trial-worker" in cmd and str(folder) in cmd:
+        if "zoo.trial" in cmd and str(folder) in cmd:
             pids.append(int(proc))
     return pids
 
@@ -212,3 +225,29 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
     assert values == pytest.approx(baseline["hyperparameters"])
     assert after["0"] == pytest.approx(baseline["value"], rel=1e-5)
     assert np.isfinite(json.loads((out / "best.json").read_text())["value"])
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("val_loss", ("val_loss", "min")),
+        ("val_accuracy", ("val_accuracy", "max")),
+        ("val_perplexity", ("val_perplexity", "min")),
+        ("bleu", ("bleu", "max")),  # not minimized for want of "accuracy"
+        ("val_cross_entropy", ("val_cross_entropy", "min")),
+        ("val_f1:max", ("val_f1", "max")),
+        ("val_accuracy:min", ("val_accuracy", "min")),  # said explicitly
+    ],
+)
+def test_the_objective_has_an_explicit_direction(given, expected):
+    from zoo.search_space import objective_from
+
+    objective = objective_from(given, None)
+    assert (objective.name, objective.direction) == expected
+
+
+@pytest.mark.parametrize("given", ["val_f1", "val_f1:up", ":max"])
+def test_an_objective_without_a_known_direction_is_refused(given, capsys):
+    args = ["tune", "vit", "--dataset", "digits", "--objective", given]
+    assert run(args) == 2
+    assert "--objective" in capsys.readouterr().err

@@ -119,13 +119,3 @@ PRESETS = {
 }
 
 DEFAULT_PRESET = {"shakespeare": "shakespeare-nanogpt-cpu"}
-
-
-def resolve(dataset, preset=None, **overrides):
-    """The preset for `dataset` (or the named one) with `overrides`
-    (`None` values ignored) applied: `(name, config)`."""
-    from zoo import runs
-
-    return runs.resolve_preset(
-        PRESETS, DEFAULT_PRESET, dataset, preset, **overrides
-    )

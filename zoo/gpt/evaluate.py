@@ -10,20 +10,18 @@ import sys
 
 from zoo import cli
 from zoo import files
+from zoo import recipe
 from zoo import runs
+from zoo.gpt import data as gpt_data
 from zoo.gpt.config import GPTConfig
 
 
 def load_run(run_dir):
     """`(run, record, cfg, model, tokenizer)` of a finished run."""
-    from keras_transformer.text import CharTokenizer
-    from zoo.gpt.train import TOKENIZER_DIR
-
     run = runs.RunDir(run_dir)
-    record = run.load_finished("gpt")
-    model = run.load_model(record)
-    tokenizer = CharTokenizer.load(run.path / TOKENIZER_DIR)
-    return run, record, GPTConfig(**record["config"]), model, tokenizer
+    record, cfg, model = run.open("gpt", GPTConfig)
+    tokenizer = gpt_data.load_tokenizer(run.path)
+    return run, record, cfg, model, tokenizer
 
 
 def generate_text(
@@ -85,29 +83,25 @@ def generate_text(
 
 
 def evaluate_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo evaluate",
-        description="Validation loss (nats per character) of a GPT run "
+    parser = cli.run_parser(
+        "evaluate",
+        "Validation loss (nats per character) of a GPT run "
         "over the whole validation split.",
-    )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument(
-        "--data-dir", type=cli.DATA_DIR, help="local data folder"
+        data_dir=True,
     )
     args = parser.parse_args(argv)
 
     import numpy as np
 
-    from zoo import datasets
-    from zoo.gpt.train import all_windows
-
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
-    text = runs.load_data(
-        datasets.load_shakespeare, args.data_dir or record.get("data_dir")
+    text = recipe.loaded(
+        gpt_data.load, cfg, args.data_dir or record.get("data_dir")
     )
     # Only the validation text: the training split is not needed here.
     val = np.asarray(tokenizer.tokenize(text["val"]).flat_values, "int32")
-    loss, accuracy = model.evaluate(all_windows(val, cfg.context), verbose=0)
+    loss, accuracy = model.evaluate(
+        gpt_data.all_windows(val, cfg.context), verbose=0
+    )
     print(
         f"{cfg.dataset} validation loss: {loss:.4f} nats per character "
         f"(accuracy {accuracy:.4f}; model {run.model})"
@@ -148,11 +142,10 @@ def check_sampling(args, tokenizer):
 
 
 def generate_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo generate",
-        description="Generate text with a GPT run, streamed as it comes.",
+    parser = cli.run_parser(
+        "generate",
+        "Generate text with a GPT run, streamed as it comes.",
     )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument("--prompt", default="\n", help="text to continue")
     parser.add_argument("--max-new-tokens", type=cli.POSITIVE, default=300)
     add_sampling_arguments(parser)
@@ -191,11 +184,10 @@ def generate_main(argv=None):
 
 
 def export_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo export",
-        description="Write a SavedModel that maps prompts to generated text.",
+    parser = cli.run_parser(
+        "export",
+        "Write a SavedModel that maps prompts to generated text.",
     )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument(
         "--out", required=True, type=cli.EXPORT_DIR, help="SavedModel folder"
     )

@@ -70,13 +70,3 @@ PRESETS = {
 }
 
 DEFAULT_PRESET = {"multi30k": "multi30k-base"}
-
-
-def resolve(dataset, preset=None, **overrides):
-    """The preset for `dataset` (or the named one) with `overrides`
-    (`None` values ignored) applied: `(name, config)`."""
-    from zoo import runs
-
-    return runs.resolve_preset(
-        PRESETS, DEFAULT_PRESET, dataset, preset, **overrides
-    )

@@ -1,8 +1,12 @@
-"""Multi30k for the translation recipe: tokenizers and batches."""
+"""Multi30k for the translation recipe: pairs, tokenizers (kept with the
+run), token ids and batches."""
 
 import numpy as np
 
 from zoo import datasets
+from zoo import files
+
+TOKENIZER_DIRS = ("tokenizer_source", "tokenizer_target")
 
 # Batches are padded to one of these lengths (tokens, START/END included),
 # so the compiled step sees a handful of shapes instead of one per batch.
@@ -44,6 +48,26 @@ def build_tokenizers(cfg, sources, targets, verbose=True):
         )
         tokenizers.append(WordPieceTokenizer(vocabulary, lower_case=True))
     return tuple(tokenizers)
+
+
+def load_tokenizers(folder):
+    """The source and target tokenizers saved in `folder`."""
+    from keras_transformer.text import WordPieceTokenizer
+
+    return tuple(WordPieceTokenizer.load(folder / n) for n in TOKENIZER_DIRS)
+
+
+def tokenizers_for(folder, cfg, train_pairs, verbose=True):
+    """The tokenizers kept in `folder`: loaded if saved, else learned from
+    the training pairs and saved."""
+    paths = [folder / name for name in TOKENIZER_DIRS]
+    if all((p / "vocabulary.txt").is_file() for p in paths):
+        return load_tokenizers(folder)
+    tokenizers = build_tokenizers(cfg, *train_pairs, verbose=verbose)
+    for tokenizer, path in zip(tokenizers, paths, strict=True):
+        with files.replacing(path) as temp:
+            tokenizer.save(temp)
+    return tokenizers
 
 
 def encode_pairs(tokenizers, sources, targets, max_length):

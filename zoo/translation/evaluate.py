@@ -10,6 +10,7 @@ import re
 
 from zoo import cli
 from zoo import files
+from zoo import recipe
 from zoo import runs
 from zoo.translation import data as tr_data
 from zoo.translation.config import TranslationConfig
@@ -19,16 +20,10 @@ BATCH_SIZE = 64
 
 def load_run(run_dir):
     """`(run, record, cfg, model, tokenizers)` of a finished run."""
-    from keras_transformer.text import WordPieceTokenizer
-    from zoo.translation.train import TOKENIZER_DIRS
-
     run = runs.RunDir(run_dir)
-    record = run.load_finished("translation")
-    model = run.load_model(record)
-    tokenizers = tuple(
-        WordPieceTokenizer.load(run.path / name) for name in TOKENIZER_DIRS
-    )
-    return run, record, TranslationConfig(**record["config"]), model, tokenizers
+    record, cfg, model = run.open("translation", TranslationConfig)
+    tokenizers = tr_data.load_tokenizers(run.path)
+    return run, record, cfg, model, tokenizers
 
 
 def translator_for(
@@ -86,12 +81,10 @@ def bleu(hypotheses, references):
 
 
 def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
-    """Decodes the test split, writes `test2016.hyp.txt` and the BLEU into
-    `metrics.json`, prints the sacreBLEU line and signature."""
-    import time
-
+    """`test_bleu` for a run on disk: loads its model, tokenizers and
+    Multi30k test2016."""
     run, record, cfg, model, tokenizers = load_run(run_dir)
-    pairs = runs.load_data(
+    pairs = recipe.loaded(
         tr_data.load_pairs,
         cfg,
         record["src"],
@@ -99,7 +92,19 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
         data_dir or record.get("data_dir"),
         record.get("seed", 0),
     )
-    sources, references = pairs["test2016"]
+    scores = test_bleu(
+        run, cfg, model, tokenizers, pairs["test2016"], beam_size, verbose
+    )
+    return run.write_metrics(scores)
+
+
+def test_bleu(run, cfg, model, tokenizers, test, beam_size=None, verbose=True):
+    """Decodes the test pairs `test` (sources, references), writes
+    `test2016.hyp.txt` into the run directory, prints the sacreBLEU line
+    and signature. Returns the scores for metrics.json."""
+    import time
+
+    sources, references = test
     # BLEU covers every test sentence, as published scores do: a source
     # longer than the model's max_length keeps its first tokens, and the
     # count is reported.
@@ -120,36 +125,31 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
         run.path / "test2016.hyp.txt", "\n".join(hypotheses) + "\n"
     )
     score, signature, details = bleu(hypotheses, references)
-    metrics = run.write_metrics(
-        {
-            "test2016_bleu": round(score, 2),
-            "bleu_signature": signature,
-            "bleu_details": details,
-            "beam_size": translator.beam_size,
-            "length_penalty": translator.length_penalty,
-            "decode_seconds": round(seconds, 1),
-            "sentences": len(sources),
-            "truncated_sources": truncated,
-        }
-    )
+    scores = {
+        "test2016_bleu": round(score, 2),
+        "bleu_signature": signature,
+        "bleu_details": details,
+        "beam_size": translator.beam_size,
+        "length_penalty": translator.length_penalty,
+        "decode_seconds": round(seconds, 1),
+        "sentences": len(sources),
+        "truncated_sources": truncated,
+    }
     print(details)
     print(f"sacreBLEU signature: {signature}")
     print(
-        f"{record['src']}->{record['tgt']} test2016 BLEU {score:.2f} "
-        f"(beam {translator.beam_size}, {len(sources)} sentences decoded in "
-        f"{seconds:.0f} s); hypotheses in {run.path / 'test2016.hyp.txt'}"
+        f"test2016 BLEU {score:.2f} (beam {translator.beam_size}, "
+        f"{len(sources)} sentences decoded in {seconds:.0f} s); "
+        f"hypotheses in {run.path / 'test2016.hyp.txt'}"
     )
-    return metrics
+    return scores
 
 
 def evaluate_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo evaluate",
-        description="sacreBLEU of a translation run on Multi30k test2016.",
-    )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument(
-        "--data-dir", type=cli.DATA_DIR, help="local data folder"
+    parser = cli.run_parser(
+        "evaluate",
+        "sacreBLEU of a translation run on Multi30k test2016.",
+        data_dir=True,
     )
     parser.add_argument(
         "--beam-size",
@@ -165,12 +165,11 @@ def _file_name(text):
 
 
 def translate_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo translate",
-        description="Translate sentences with a run's model; saves the "
+    parser = cli.run_parser(
+        "translate",
+        "Translate sentences with a run's model; saves the "
         "encoder-decoder attention of the first one as a PNG.",
     )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument("sentences", nargs="+", help="source sentences")
     parser.add_argument("--beam-size", type=cli.POSITIVE, help="1 = greedy")
     parser.add_argument(
@@ -247,11 +246,10 @@ def plot_cross_attention(translator, sentence, path):
 
 
 def export_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo export",
-        description="Write a SavedModel that maps strings to translations.",
+    parser = cli.run_parser(
+        "export",
+        "Write a SavedModel that maps strings to translations.",
     )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument(
         "--out", required=True, type=cli.EXPORT_DIR, help="SavedModel folder"
     )

@@ -119,13 +119,3 @@ DEFAULT_PRESET = {
     "mnist": "mnist-small",
     "cifar10": "cifar10-small",
 }
-
-
-def resolve(dataset, preset=None, **overrides):
-    """The preset for `dataset` (or the named one) with `overrides`
-    (`None` values ignored) applied: `(name, config)`."""
-    from zoo import runs
-
-    return runs.resolve_preset(
-        PRESETS, DEFAULT_PRESET, dataset, preset, **overrides
-    )

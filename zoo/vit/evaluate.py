@@ -7,39 +7,33 @@ python -m zoo predict RUN_DIR IMAGE...   class of each image file
 import pathlib
 
 from zoo import cli
-from zoo import datasets
+from zoo import recipe
 from zoo import runs
-from zoo.vit.train import batches
-from zoo.vit.train import class_names
+from zoo.vit import data as vit_data
+from zoo.vit.config import ViTConfig
 
 
 def load_run(run_dir):
     """`(run, record, cfg, model)` of a finished training run."""
-    from zoo.vit.config import ViTConfig
-
     run = runs.RunDir(run_dir)
-    record = run.load_finished("vit")
-    model = run.load_model(record)
-    return run, record, ViTConfig(**record["config"]), model
+    record, cfg, model = run.open("vit", ViTConfig)
+    return run, record, cfg, model
 
 
 def evaluate_main(argv=None):
-    parser = cli.ArgumentParser(
-        prog="python -m zoo evaluate",
-        description="Test accuracy of a run's saved model.",
-    )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
-    parser.add_argument(
-        "--data-dir", type=cli.DATA_DIR, help="local data folder"
+    parser = cli.run_parser(
+        "evaluate",
+        "Test accuracy of a run's saved model.",
+        data_dir=True,
     )
     args = parser.parse_args(argv)
 
     run, record, cfg, model = load_run(args.run_dir)
-    data = runs.load_data(
-        datasets.load, cfg.dataset, args.data_dir or record.get("data_dir")
+    data = recipe.loaded(
+        vit_data.load, cfg, args.data_dir or record.get("data_dir")
     )
     x_test, y_test = data[1]
-    test = batches(x_test, y_test, cfg.batch_size)
+    test = vit_data.batches(x_test, y_test, cfg.batch_size)
     model.compile(metrics=["accuracy"])
     results = model.evaluate(test, return_dict=True, verbose=0)
     accuracy = float(results["accuracy"])
@@ -75,11 +69,10 @@ def read_image(path, channels):
 def predict_main(argv=None):
     import numpy as np
 
-    parser = cli.ArgumentParser(
-        prog="python -m zoo predict",
-        description="Classify image files with a run's saved model.",
+    parser = cli.run_parser(
+        "predict",
+        "Classify image files with a run's saved model.",
     )
-    parser.add_argument("run_dir", help="the --out folder of a training run")
     parser.add_argument("images", nargs="+", help="PNG/JPEG files")
     parser.add_argument(
         "--resize",
@@ -89,7 +82,7 @@ def predict_main(argv=None):
     args = parser.parse_args(argv)
 
     _, _, cfg, model = load_run(args.run_dir)
-    names = class_names(cfg.dataset)
+    names = vit_data.class_names(cfg.dataset)
     expected = (cfg.image_size, cfg.image_size)
     results = []
     for path in args.images:

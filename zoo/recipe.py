@@ -1,0 +1,301 @@
+"""One run skeleton for every model family.
+
+`python -m zoo train TASK` and every trial of `python -m zoo tune TASK`
+go through the same steps: settings from a preset (and `--hparams`),
+seed, dtype policy, data pipeline, strategy, model, compile, fit. A
+family (`zoo/<task>/train.py`) supplies only what differs, as a
+`Family`: its options, presets, data, model, how it compiles (through
+`keras_transformer.recipes`) and what it measures after training. So a
+search trains exactly what `train --hparams best.json` replays.
+"""
+
+import dataclasses
+import sys
+
+from zoo import cli
+from zoo import options
+from zoo import results
+from zoo import runs
+from zoo.cli import UsageError
+
+# What every training record holds; a family adds its own (src, tgt).
+RECORD_KEYS = ("task", "preset", "config", "seed", "precision", "strategy")
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A family's data, ready for `model.fit`."""
+
+    train: object  # repeats where an epoch is fewer steps than the data
+    val: object
+    steps_per_epoch: int
+    extra: dict = dataclasses.field(default_factory=dict)  # tokenizers...
+
+
+class Family:
+    """What one model family supplies to the skeleton. Subclasses set the
+    attributes and implement the methods that raise here."""
+
+    name = ""  # the task: vit, gpt, translation
+    description = ""
+    config = None  # the family's config module: PRESETS, DEFAULT_PRESET
+    # Options that override a config field: (flag, field, argparse type,
+    # help). `length` is the field `--extend` may raise.
+    options = ()
+    length = "epochs"
+    record_keys = ()  # more settings a run records and resumes by
+    monitor = "val_loss"  # the best weights are those of its lowest value
+    hypermodel = ""  # the keras_transformer.tuning class: default space
+    commands = {}  # command -> "module:function" for a finished run
+
+    def add_arguments(self, parser):
+        """The family's own arguments beyond `options` (src, tgt...)."""
+
+    def check_args(self, args, parser):
+        """Refuses arguments that do not go together."""
+
+    default_out = "runs/TASK-DATASET"  # for --help
+
+    def out_dir(self, args):
+        return f"runs/{self.name}-{args.dataset}"
+
+    def title(self, preset, args):
+        """The title of the training-curves plot."""
+        return f"{self.name} {preset}"
+
+    def check_config(self, cfg, source):
+        """Refuses settings this family cannot train (`source` names where
+        they came from)."""
+
+    def load_data(self, cfg, args):
+        """The raw data (`args`: `data_dir`, `seed`, and the family's own
+        arguments such as `src`)."""
+        raise NotImplementedError
+
+    def check_data(self, cfg, data):
+        """Refuses settings the loaded data cannot train (a batch larger
+        than the training set), before anything is written."""
+
+    def prepare(self, folder, cfg, data, seed, verbose=True):
+        """A `Prepared` from the raw `data`; what it learns from the data
+        (tokenizers) is kept in `folder`."""
+        raise NotImplementedError
+
+    def build_model(self, cfg, prepared):
+        raise NotImplementedError
+
+    def compile_model(self, model, cfg, steps_per_epoch, jit_compile):
+        raise NotImplementedError
+
+    def epochs(self, cfg):
+        """`fit`'s epochs for the whole run."""
+        return getattr(cfg, self.length)
+
+    def steps_per_length(self, cfg):
+        """How many units of `length` one epoch is (GPT: iterations)."""
+        return 1
+
+    def finish(self, run, model, cfg, prepared, data, args):
+        """After training, with the best weights: measures, saves plots and
+        samples. Returns `(results, line)`: `results(history)` is the dict
+        for metrics.json, `line(metrics)` the summary to print (metrics
+        holds `train_seconds` too)."""
+        raise NotImplementedError
+
+    def values_of(self, cfg):
+        """The config as search-space values (`d_ff` as a multiple)."""
+        values = dataclasses.asdict(cfg)
+        multiple = cfg.d_ff / cfg.d_model
+        values["d_ff_multiple"] = (
+            int(multiple) if multiple.is_integer() else multiple
+        )
+        return values
+
+    def config_changes(self, cfg, values):
+        """The config fields a trial's search-space `values` set."""
+        changes = {k: v for k, v in values.items() if k != "d_ff_multiple"}
+        if "d_ff_multiple" in values:
+            d_model = values.get("d_model", cfg.d_model)
+            changes["d_ff"] = int(values["d_ff_multiple"] * d_model)
+        return changes
+
+
+# ---------------------------------------------------------------- training
+
+
+def start(family, cfg, data, folder, *, seed, precision="float32",
+          strategy="default", jit_compile=True, steps_per_epoch=None,
+          restore=None, verbose=True):  # fmt: skip
+    """Seed, dtype policy, data pipeline, model, compile: the same steps in
+    the same order for a training run and a search trial, so that the same
+    settings and seed train the same model. `restore(model)` (inside the
+    strategy's scope) loads a saved state. Returns `(model, prepared,
+    restored)`."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    keras.config.set_dtype_policy(precision)
+    prepared = family.prepare(folder, cfg, data, seed, verbose=verbose)
+    if steps_per_epoch:
+        prepared.steps_per_epoch = min(
+            prepared.steps_per_epoch, steps_per_epoch
+        )
+    with make_strategy(strategy).scope():
+        model = family.build_model(cfg, prepared)
+        # XLA cannot place a mirrored variable's replicas across CPU devices
+        # (TensorFlow's known XLA issue), so mirrored runs compile without.
+        jit = jit_compile and strategy == "default"
+        family.compile_model(model, cfg, prepared.steps_per_epoch, jit)
+        restored = restore(model) if restore else None
+    return model, prepared, restored
+
+
+def stopping(cfg, monitor):
+    """Early stopping on `monitor` when the config asks for it."""
+    import keras
+
+    patience = getattr(cfg, "patience", 0)
+    if not patience:
+        return []
+    return [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)]
+
+
+def fit(family, model, prepared, cfg, callbacks, initial_epoch=0,
+        epochs=None, verbose=None):  # fmt: skip
+    """`model.fit` on the prepared data, as train and tune both call it."""
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    return model.fit(
+        prepared.train,
+        validation_data=prepared.val,
+        epochs=family.epochs(cfg) if epochs is None else epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=prepared.steps_per_epoch,
+        callbacks=[*callbacks, *stopping(cfg, family.monitor)],
+        verbose=verbose,
+        shuffle=False,  # the pipelines shuffle
+    )
+
+
+def train(family, argv=None):
+    """`python -m zoo train TASK`: every check before the first write,
+    then training with resume and best-weights keeping, the family's
+    measurements, and metrics.json last."""
+    parser = options.add_arguments(
+        family,
+        cli.ArgumentParser(
+            prog=f"python -m zoo train {family.name}",
+            description=family.description,
+        ),
+    )
+    args = parser.parse_args(argv)
+    family.check_args(args, parser)
+
+    # Every check before the first write: arguments, settings, folder.
+    preset, cfg = options.settings(family, args)
+    run = runs.RunDir(args.out or family.out_dir(args))
+    record = {
+        "task": family.name,
+        "preset": preset,
+        "config": dataclasses.asdict(cfg),
+        **{key: getattr(args, key) for key in family.record_keys},
+        "seed": args.seed,
+        "precision": args.precision,
+        "strategy": args.strategy,
+        "data_dir": args.data_dir and str(args.data_dir),
+        "command": runs.command_line(),
+    }
+    keys = (*RECORD_KEYS, *family.record_keys)
+    status = run.check(record, keys, args.extend, family.length)
+    if status == "finished":
+        return run.finished_metrics()
+    data = load_data(family, cfg, args)
+    family.check_data(cfg, data)
+    configure_cpu_replicas(args.cpu_replicas)
+
+    from zoo import checkpoints
+
+    with run.starting(record, extend=status == "extend"):
+        print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+        model, prepared, state = start(
+            family,
+            cfg,
+            data,
+            run.path,
+            seed=args.seed,
+            precision=args.precision,
+            strategy=args.strategy,
+            jit_compile=not args.no_jit,
+            steps_per_epoch=args.steps_per_epoch,
+            restore=lambda model: checkpoints.restore(run, model),
+        )
+        print(
+            f"{model.count_params():,} parameters; "
+            f"{family.epochs(cfg)} epochs of {prepared.steps_per_epoch} steps"
+        )
+
+    callbacks = runs.training_callbacks(run, state, family.monitor)
+    fit(family, model, prepared, cfg, callbacks, state["epoch"])
+    train_seconds = callbacks[0].train_seconds
+    best = callbacks[0].best_weights()
+    if best is not None:
+        model.load_weights(best)
+    measured, line = family.finish(run, model, cfg, prepared, data, args)
+    metrics, _ = results.record_results(
+        run,
+        model,
+        record,
+        train_seconds,
+        state["epoch"],
+        measured,
+        title=family.title(preset, args),
+    )
+    print(line(metrics))
+    return metrics
+
+
+def load_data(family, cfg, args):
+    """`family.load_data(cfg, args)`, see `loaded`."""
+    return loaded(family.load_data, cfg, args)
+
+
+def loaded(load, *args, **kwargs):
+    """`load(*args, **kwargs)` (a data loader), with missing or damaged
+    data files as a `UsageError`."""
+    from zoo import datasets
+
+    try:
+        return load(*args, **kwargs)
+    except datasets.DatasetNotFoundError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:  # a checksum, a language, a file format
+        raise UsageError(str(e)) from None
+
+
+def configure_cpu_replicas(count):
+    """Splits the CPU into `count` logical devices, so that
+    `--strategy mirrored` can be tried on a machine without GPUs. Must run
+    before TensorFlow touches a device."""
+    import tensorflow as tf
+
+    if count > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count
+        )
+
+
+def make_strategy(name):
+    """`default` or `mirrored` (all GPUs, else all logical CPUs)."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    raise UsageError(
+        "`--strategy` must be 'default' or 'mirrored'. "
+        f"Received: strategy={name!r}"
+    )

@@ -1,0 +1,47 @@
+"""The zoo's tasks in one place: each task's family (the `FAMILY` of
+`zoo/<task>/train.py`), the model class its runs save, and the commands
+that use a finished run."""
+
+import importlib
+
+# task -> the class a run's model.keras holds
+MODEL_CLASSES = {
+    "vit": "VisionTransformer",
+    "translation": "Transformer",
+    "gpt": "GPT",
+}
+TASKS = tuple(MODEL_CLASSES)
+
+# task -> command -> "module:function" taking the command's arguments
+COMMANDS = {
+    "vit": {
+        "evaluate": "zoo.vit.evaluate:evaluate_main",
+        "predict": "zoo.vit.evaluate:predict_main",
+        "export": "zoo.vit.export:export_main",
+    },
+    "translation": {
+        "evaluate": "zoo.translation.evaluate:evaluate_main",
+        "translate": "zoo.translation.evaluate:translate_main",
+        "export": "zoo.translation.evaluate:export_main",
+    },
+    "gpt": {
+        "evaluate": "zoo.gpt.evaluate:evaluate_main",
+        "generate": "zoo.gpt.evaluate:generate_main",
+        "export": "zoo.gpt.evaluate:export_main",
+    },
+}
+
+
+def family(task):
+    """The `recipe.Family` of `task`."""
+    return importlib.import_module(f"zoo.{task}.train").FAMILY
+
+
+def command(task, name):
+    """The function behind `python -m zoo NAME` for a `task` run, or
+    `None` when the command does not apply to it."""
+    target = COMMANDS[task].get(name)
+    if target is None:
+        return None
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
