@@ -42,11 +42,29 @@ def test_reproducible_with_a_seed_eager_and_in_xla():
 
 
 def test_behaves_like_keras_dropout_for_noise_shape():
-    layer = Dropout(0.5, noise_shape=(None, 1), seed=1)
-    out = np.asarray(layer(np.ones((50, 4), "float32"), training=True))
-    # whole rows are dropped together
-    assert set(np.unique(out.std(axis=1))) == {0.0}
+    """`noise_shape=(None, 1, 8)` draws one keep/drop per (example,
+    feature), shared along axis 1: each kept unit is `x / (1 - rate)`,
+    each dropped one 0, at the rate."""
+    rate = 0.3
+    layer = Dropout(rate, noise_shape=(None, 1, 8), seed=1)
     assert isinstance(layer, keras.layers.Dropout)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.5, size=(500, 6, 8)).astype("float32")
+    out = np.asarray(layer(x, training=True))
+    kept = out != 0.0
+    np.testing.assert_array_equal(kept, kept[:, :1].repeat(6, axis=1))
+    np.testing.assert_allclose(
+        out, np.where(kept, x / (1.0 - rate), 0.0), rtol=1e-6
+    )
+    draws = kept[:, 0]
+    # 4000 independent draws: the kept fraction has standard deviation 0.007.
+    assert abs(np.mean(draws) - (1.0 - rate)) < 0.03
+    # Not shared along the other axes: each feature is kept in some
+    # examples and dropped in others, and all 8 features of an example
+    # are kept together with probability 0.7**8 = 0.06, not 0.7.
+    assert np.all(draws.any(axis=0)) and not np.any(draws.all(axis=0))
+    assert np.mean(draws.all(axis=1)) < 0.15
+    np.testing.assert_array_equal(layer(x, training=False), x)
 
 
 def bits(seed, shape=(1_000_000,), jit=None):

@@ -50,12 +50,27 @@ def test_start_index_continues_the_sequence():
 
 
 def test_adds_to_inputs_and_keeps_the_mask():
-    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
-    inputs = keras.Input((5, 8))
-    masked = keras.layers.Masking(0.0)(inputs)
-    model = keras.Model(inputs, PositionalEncoding()(masked))
-    np.testing.assert_allclose(model(x), x + closed_form(5, 8)[None], atol=1e-5)
-    assert PositionalEncoding().supports_masking
+    ids = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 0]])
+    keep = ids != 0
+    embedding = keras.layers.Embedding(10, 8, mask_zero=True)
+    vectors = embedding(ids)
+    layer = PositionalEncoding()
+    out = layer(vectors)
+    expected = keras.ops.convert_to_numpy(vectors) + closed_form(5, 8)[None]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    out_mask = getattr(out, "_keras_mask", None)
+    assert out_mask is not None, "the implicit mask was dropped"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out_mask), keep)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.compute_mask(vectors, keep)), keep
+    )
+    # In a model the mask reaches the next layer: a masked mean.
+    inputs = keras.Input((5,), dtype="int32")
+    encoded = PositionalEncoding()(embedding(inputs))
+    pooled = keras.layers.GlobalAveragePooling1D()(encoded)
+    model = keras.Model(inputs, pooled)
+    masked_mean = (expected * keep[..., None]).sum(1) / keep.sum(1)[:, None]
+    np.testing.assert_allclose(model(ids), masked_mean, atol=1e-5)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_transformer.models import VisionTransformer
+from tests.reference import layer_norm
 
 CONFIG = dict(
     image_size=8,
@@ -62,13 +63,46 @@ def test_attention_maps_and_other_image_sizes():
 
 
 def test_class_token_is_what_gets_classified():
-    """The head reads token 0 only: with attention confined to each token
-    (one layer, patches changed), logits change through attention alone."""
+    """With each pre-norm block's residual branches writing zeros, the
+    encoder is the identity: token 0 is still the class token plus its
+    position, which no image changes, while every other token (and their
+    mean) carries the patches. The logits must equal the head applied to
+    that class token, for every image."""
     model = VisionTransformer(**CONFIG)
-    x = images()
-    changed = x.copy()
-    changed[:, :4, :4] = 0.0  # one patch
-    assert not np.allclose(model(x), model(changed))
+    x = np.concatenate([images(seed=1), 255.0 - images(seed=2)])
+    model(x)
+    weights = {w.path.split("/", 1)[1]: w for w in model.weights}
+    branch_outputs = [
+        weight
+        for path, weight in weights.items()
+        if path.startswith("encoder_layer_")
+        and ("/self_attention/output_" in path or "/output_dense/" in path)
+    ]
+    assert len(branch_outputs) == 4 * CONFIG["num_layers"]
+    for weight in branch_outputs:
+        weight.assign(np.zeros(weight.shape, "float32"))
+    rng = np.random.default_rng(3)
+    for name in ("final_norm/gamma", "final_norm/beta", "head/bias"):
+        weight = weights[name]
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+
+    def value(name):
+        return keras.ops.convert_to_numpy(weights[name]).astype("float64")
+
+    class_token = (
+        value("position_embedding/class_token")
+        + value("position_embedding/position_embedding")[0]
+    )
+    normed = layer_norm(
+        class_token,
+        value("final_norm/gamma"),
+        value("final_norm/beta"),
+        model.layer_norm_epsilon,
+    )
+    expected = normed @ value("head/kernel") + value("head/bias")
+    logits = np.asarray(model(x))
+    assert logits.shape == (4, 3)
+    np.testing.assert_allclose(logits, np.tile(expected, (4, 1)), atol=1e-5)
 
 
 def test_errors_name_the_argument():
