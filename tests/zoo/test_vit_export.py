@@ -72,8 +72,9 @@ def test_saved_model_classifies_like_the_run(digits_run, tmp_path, capsys):
     out = tmp_path / "exported"
     assert export_main([str(digits_run), "--out", str(out)]) == out
     assert "SavedModel in" in capsys.readouterr().out
-    # Written again over itself: still one whole SavedModel, no leftovers.
-    export_main([str(digits_run), "--out", str(out)])
+    # Written again over itself, as `python -m zoo export` runs it: still
+    # one whole SavedModel, no leftovers.
+    assert run(["export", str(digits_run), "--out", str(out)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]
     saved = json.loads((out / "assets.extra" / "run.json").read_text())
     assert saved["labels"] == list(class_names("digits"))
