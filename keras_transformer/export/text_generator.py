@@ -6,18 +6,25 @@ import pathlib
 import tensorflow as tf
 
 from keras_transformer import generation
+from keras_transformer.generation._common import SamplingSettings
+from keras_transformer.generation.prompts import check_long_prompt
 
 
 class TextGenerator(tf.Module):
     """A trained `GPT` with its tokenizer, as a function from a batch of
     prompts to a batch of continuations.
 
-    A prompt longer than `max_length - max_new_tokens` tokens keeps its
-    last ones (documented, not an error, so that a server never fails on
-    a long request); characters the tokenizer does not know are dropped;
-    an empty prompt (after that) is an error. Generation is the cached,
-    compiled sampler (`keras_transformer.generation.sample_padded`), so
-    the same prompt and seed give the text `sample` would give.
+    A prompt longer than `max_length - max_new_tokens` tokens follows the
+    policy of `GPT.generate` and `keras_transformer.generation.sample`
+    (`keras_transformer.generation.fit_prompts`): by default it is an
+    error, a `ValueError` with the same message when called from Python
+    and an `InvalidArgumentError` from the exported graph; with
+    `long_prompt="crop"` it keeps its last `max_length - max_new_tokens`
+    tokens, for a server that should answer every request. Characters
+    the tokenizer does not know are dropped; an empty prompt (after that)
+    is an error. Generation is the cached, compiled sampler
+    (`keras_transformer.generation.sample_padded`), so the same prompt
+    and seed give the text `sample` (and `GPT.generate`) would give.
 
     Args:
         model: a `keras_transformer.models.GPT`.
@@ -31,6 +38,8 @@ class TextGenerator(tf.Module):
         stop_token_ids: ids that end a row, as in `sample`.
         seed: int. The seed of `serving_default` (`generate` takes one).
         jit_compile: bool. Compile the sampling loop with XLA.
+        long_prompt: `"error"` (default) or `"crop"`, for a prompt longer
+            than `max_length - max_new_tokens` tokens (see above).
     """
 
     def __init__(
@@ -45,6 +54,7 @@ class TextGenerator(tf.Module):
         stop_token_ids=(),
         seed=0,
         jit_compile=True,
+        long_prompt="error",
         name=None,
     ):
         super().__init__(name=name)
@@ -60,9 +70,8 @@ class TextGenerator(tf.Module):
                 f"Received: max_new_tokens={max_new_tokens}"
             )
         # Bad settings fail here, not when the graph is first traced.
-        generation.sampling._check_settings(
-            temperature, top_k, top_p, repetition_penalty
-        )
+        SamplingSettings(temperature, top_k, top_p, repetition_penalty)
+        self.long_prompt = check_long_prompt(long_prompt)
         self.model = model
         self.tokenizer = tokenizer
         self.max_new_tokens = int(max_new_tokens)
@@ -78,23 +87,36 @@ class TextGenerator(tf.Module):
         self.seed = int(seed)
 
     def prompt_ids(self, prompts):
-        """`(ids (batch, prompt_width), lengths (batch,))`: each prompt's
-        last `prompt_width` tokens, right-padded."""
+        """`(ids (batch, prompt_width), lengths (batch,))`: the prompts'
+        ids, right-padded; a prompt longer than `prompt_width` fails an
+        assert or, with `long_prompt="crop"`, keeps its last
+        `prompt_width` tokens."""
         ids = self.tokenizer.tokenize(prompts)
         lengths = ids.row_lengths()
-        start = tf.maximum(lengths - self.prompt_width, 0)
-        positions = tf.ragged.range(lengths)
-        keep = positions >= tf.expand_dims(start, 1)
-        ids = tf.ragged.boolean_mask(ids, keep)
-        lengths = ids.row_lengths()
-        tf.debugging.assert_positive(
+        if self.long_prompt == "crop":
+            start = tf.maximum(lengths - self.prompt_width, 0)
+            positions = tf.ragged.range(lengths)
+            keep = positions >= tf.expand_dims(start, 1)
+            ids = tf.ragged.boolean_mask(ids, keep)
+            lengths = ids.row_lengths()
+        fits = tf.debugging.assert_less_equal(
+            lengths,
+            tf.constant(self.prompt_width, lengths.dtype),
+            message=f"A prompt is longer than the {self.prompt_width} "
+            f"tokens that fit before max_new_tokens={self.max_new_tokens} "
+            f"in the model's max_length={self.model.max_length}. Shorten "
+            'it, or export with long_prompt="crop" to keep its last '
+            f"{self.prompt_width} tokens. Prompt lengths:",
+        )
+        not_empty = tf.debugging.assert_positive(
             lengths,
             message="A prompt is empty (or has no known characters): give "
             "the text to continue.",
         )
-        dense = ids.to_tensor(
-            shape=tf.stack([tf.size(lengths, tf.int64), self.prompt_width])
-        )
+        with tf.control_dependencies([fits, not_empty]):
+            dense = ids.to_tensor(
+                shape=tf.stack([tf.size(lengths, tf.int64), self.prompt_width])
+            )
         return dense, lengths
 
     @tf.function(
@@ -134,12 +156,19 @@ class TextGenerator(tf.Module):
         if not batch:
             return []
         # Eagerly, the tokenizer names unknown characters in its error.
-        lengths = self.tokenizer.tokenize(batch).row_lengths().numpy()
-        for i, n in enumerate(lengths):
+        ids = self.tokenizer.tokenize(batch)
+        for i, n in enumerate(ids.row_lengths().numpy()):
             if n == 0:
                 raise ValueError(
                     f"Prompt {i} is empty: give the text to continue."
                 )
+        # A long prompt: the error of `GPT.generate`, word for word.
+        generation.fit_prompts(
+            ids.to_list(),
+            self.model.max_length,
+            self.max_new_tokens,
+            long_prompt=self.long_prompt,
+        )
         seed = self.seed if seed is None else int(seed)
         out = self.generate(tf.constant(batch), tf.constant(seed, tf.int32))
         text = [t.decode("utf-8") for t in out.numpy().tolist()]

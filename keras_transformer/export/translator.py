@@ -7,7 +7,7 @@ import pathlib
 import tensorflow as tf
 
 from keras_transformer import generation
-from keras_transformer.generation import search
+from keras_transformer.generation import _common
 from keras_transformer.text import wordpiece
 
 # Sources are padded to one of these lengths so that the compiled decoder
@@ -210,8 +210,8 @@ class Translator(tf.Module):
 def _check_settings(model, beam_size, length_penalty, max_output_length):
     """The decoding settings, before anything is traced (as
     `generation.beam_search` checks them)."""
-    search._check("beam_size", beam_size)
-    search._check_length_penalty(length_penalty)
+    _common.check_int("beam_size", beam_size)
+    _common.check_length_penalty(length_penalty)
     if max_output_length is not None and (
         not isinstance(max_output_length, numbers.Integral)
         or isinstance(max_output_length, bool)

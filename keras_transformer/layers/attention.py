@@ -26,7 +26,10 @@ class MultiHeadAttentionBase(keras.layers.Layer):
     `query_kernel`, `key_kernel`, `value_kernel` of shape
     `(input_dim, H * d_k)` and `output_kernel` `(H * d_k, output_dim)`,
     each with a bias when `use_bias`. Head `h` uses columns
-    `h * d_k : (h + 1) * d_k` of the Q/K/V kernels.
+    `h * d_k : (h + 1) * d_k` of the Q/K/V kernels. The Q/K/V kernels
+    start from `kernel_initializer`, `output_kernel` (W_O, which writes
+    into a block's residual stream) from `output_kernel_initializer`
+    (default: `kernel_initializer`).
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class MultiHeadAttentionBase(keras.layers.Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        output_kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -48,6 +52,11 @@ class MultiHeadAttentionBase(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.output_kernel_initializer = (
+            None
+            if output_kernel_initializer is None
+            else keras.initializers.get(output_kernel_initializer)
+        )
         self.supports_masking = True
         self._attention_dropout = Dropout(
             self.dropout_rate,
@@ -87,7 +96,8 @@ class MultiHeadAttentionBase(keras.layers.Layer):
         self.output_kernel = self.add_weight(
             name="output_kernel",
             shape=(inner, query_dim),
-            initializer=self.kernel_initializer,
+            initializer=self.output_kernel_initializer
+            or self.kernel_initializer,
         )
         self.output_bias = None
         if self.use_bias:
@@ -177,6 +187,9 @@ class MultiHeadAttentionBase(keras.layers.Layer):
                 ),
                 "bias_initializer": keras.initializers.serialize(
                     self.bias_initializer
+                ),
+                "output_kernel_initializer": keras.initializers.serialize(
+                    self.output_kernel_initializer
                 ),
             }
         )

@@ -33,6 +33,13 @@ class DecoderLayer(keras.layers.Layer):
         use_cross_attention: bool. Defaults to `True`.
         activation: activation of the feed-forward layer.
         layer_norm_epsilon: float. Defaults to `1e-6`.
+        kernel_initializer: initializer of the kernels that read the
+            residual stream: `W_Q`, `W_K`, `W_V` of each attention and the
+            feed-forward's `W_1`. Defaults to `"glorot_uniform"`.
+        output_kernel_initializer: initializer of the kernels that write
+            into it: each attention's `W_O` and the feed-forward's `W_2`.
+            Defaults to `None`: the same as `kernel_initializer`. (GPT-2
+            starts these smaller, see `keras_transformer.models.GPT`.)
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -80,6 +87,8 @@ class DecoderLayer(keras.layers.Layer):
         use_cross_attention=True,
         activation="relu",
         layer_norm_epsilon=1e-6,
+        kernel_initializer="glorot_uniform",
+        output_kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,9 +101,27 @@ class DecoderLayer(keras.layers.Layer):
         self.use_cross_attention = bool(use_cross_attention)
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.output_kernel_initializer = (
+            None
+            if output_kernel_initializer is None
+            else keras.initializers.get(output_kernel_initializer)
+        )
         self.supports_masking = True
 
         policy = self.dtype_policy
+
+        def initializers():
+            # A copy for each sublayer, so that each draws its own values
+            # (one unseeded Keras initializer repeats its numbers).
+            return dict(
+                kernel_initializer=keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                output_kernel_initializer=keras.initializers.serialize(
+                    self.output_kernel_initializer
+                ),
+            )
 
         def norm(name):
             return keras.layers.LayerNormalization(
@@ -107,6 +134,7 @@ class DecoderLayer(keras.layers.Layer):
         self._self_attention = MultiHeadSelfAttention(
             num_heads,
             dropout_rate=self.dropout_rate,
+            **initializers(),
             dtype=policy,
             name="self_attention",
         )
@@ -116,6 +144,7 @@ class DecoderLayer(keras.layers.Layer):
             self._cross_attention = CrossAttention(
                 num_heads,
                 dropout_rate=self.dropout_rate,
+                **initializers(),
                 dtype=policy,
                 name="cross_attention",
             )
@@ -126,6 +155,7 @@ class DecoderLayer(keras.layers.Layer):
             d_ff,
             activation=self.activation,
             dropout_rate=self.dropout_rate,
+            **initializers(),
             dtype=policy,
             name="feed_forward",
         )
@@ -267,6 +297,12 @@ class DecoderLayer(keras.layers.Layer):
                 "use_cross_attention": self.use_cross_attention,
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "output_kernel_initializer": keras.initializers.serialize(
+                    self.output_kernel_initializer
+                ),
             }
         )
         return config

@@ -17,6 +17,13 @@ class FeedForward(keras.layers.Layer):
         activation: activation of the hidden layer. Defaults to `"relu"`.
         dropout_rate: float in [0, 1). Dropout on the output. Defaults to
             `0.0`.
+        kernel_initializer: initializer of `W_1` (and of `W_2` unless
+            `output_kernel_initializer` is given). Defaults to
+            `"glorot_uniform"`.
+        output_kernel_initializer: initializer of `W_2`, the kernel that
+            writes into a block's residual stream. Defaults to `None`: a
+            copy of `kernel_initializer` (its distribution, values of its
+            own).
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -35,22 +42,40 @@ class FeedForward(keras.layers.Layer):
     """
 
     def __init__(
-        self, d_model, d_ff, activation="relu", dropout_rate=0.0, **kwargs
+        self,
+        d_model,
+        d_ff,
+        activation="relu",
+        dropout_rate=0.0,
+        kernel_initializer="glorot_uniform",
+        output_kernel_initializer=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.d_model = _validation.check_positive_int("d_model", d_model)
         self.d_ff = _validation.check_positive_int("d_ff", d_ff)
         self.activation = keras.activations.get(activation)
         self.dropout_rate = _validation.check_rate("dropout_rate", dropout_rate)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.output_kernel_initializer = (
+            None
+            if output_kernel_initializer is None
+            else keras.initializers.get(output_kernel_initializer)
+        )
         self.supports_masking = True
         self._inner_dense = keras.layers.Dense(
             self.d_ff,
             activation=self.activation,
+            kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
             name="inner_dense",
         )
         self._output_dense = keras.layers.Dense(
-            self.d_model, dtype=self.dtype_policy, name="output_dense"
+            self.d_model,
+            kernel_initializer=self.output_kernel_initializer
+            or _copy(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name="output_dense",
         )
         self._dropout = Dropout(
             self.dropout_rate, dtype=self.dtype_policy, name="dropout"
@@ -78,6 +103,20 @@ class FeedForward(keras.layers.Layer):
                 "d_ff": self.d_ff,
                 "activation": keras.activations.serialize(self.activation),
                 "dropout_rate": self.dropout_rate,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "output_kernel_initializer": keras.initializers.serialize(
+                    self.output_kernel_initializer
+                ),
             }
         )
         return config
+
+
+def _copy(initializer):
+    """A new instance of `initializer`, for `W_2` to draw its own values
+    (one unseeded Keras initializer repeats its numbers at every call)."""
+    if isinstance(initializer, keras.initializers.Initializer):
+        return initializer.__class__.from_config(initializer.get_config())
+    return initializer

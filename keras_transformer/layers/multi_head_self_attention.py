@@ -26,7 +26,11 @@ class MultiHeadSelfAttention(MultiHeadAttentionBase):
             Defaults to `0.0`.
         use_bias: bool. Biases in the projections. Defaults to `True`.
         kernel_initializer: initializer of the projection kernels.
+            Defaults to `"glorot_uniform"`.
         bias_initializer: initializer of the biases.
+        output_kernel_initializer: initializer of the output projection
+            `W_O` (the one that writes into a block's residual stream).
+            Defaults to `None`: the same as `kernel_initializer`.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:

@@ -325,6 +325,14 @@ class Transformer(InputChecks, keras.Model):
             state[f"self_cache_{i}"] = layer.init_cache(batch, int(max_length))
         return state
 
+    def beam_state_keys(self):
+        """The decoding-state entries that belong to one hypothesis: each
+        decoder layer's self-attention cache, written by the tokens
+        decoded so far. Beam search reorders these with its beams; the
+        cross-attention caches and the source mask depend only on the
+        source, which all the beams of a row share."""
+        return tuple(f"self_cache_{i}" for i in range(self.num_decoder_layers))
+
     def decode_step(self, state, token_ids, index):
         """Feeds `token_ids` `(batch, 1)` at position `index` (scalar) ->
         `(logits (batch, tgt_vocab_size) float32, new_state)`."""

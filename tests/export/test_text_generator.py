@@ -44,11 +44,40 @@ def test_gives_what_sample_gives(parts):
     assert generator("abc") == generator(["abc"])[0]
 
 
-def test_a_long_prompt_keeps_its_last_tokens(parts):
+LONG = "ponmlkjih gfedcba\nabcd"  # 22 tokens: 32 - 12 = 20 fit
+
+
+def test_a_long_prompt_is_the_error_gpt_generate_gives(parts):
     model, tokenizer = parts
     generator = TextGenerator(model, tokenizer, 12, seed=1, **SETTINGS)
-    tail = "ponmlkjih gfedcba\nabcd"  # 22 tokens: 32 - 12 = 20 are kept
-    assert generator(tail) == generator(tail[2:])
+    with pytest.raises(ValueError) as from_generate:
+        model.generate(["abc", LONG], 12, tokenizer=tokenizer, seed=1)
+    with pytest.raises(ValueError) as from_generator:
+        generator(["abc", LONG])
+    assert str(from_generator.value) == str(from_generate.value)
+    assert "Prompt 1 has 22 tokens, more than the 20" in str(
+        from_generate.value
+    )
+    # The exported graph asserts the same limit.
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="longer than"):
+        generator.generate(tf.constant([LONG]), tf.constant(1, tf.int32))
+
+
+def test_a_long_prompt_is_cropped_as_gpt_generate_crops_it(parts):
+    model, tokenizer = parts
+    generator = TextGenerator(
+        model, tokenizer, 12, seed=1, long_prompt="crop", **SETTINGS
+    )
+    prompts = ["abc", LONG]
+    out = generator(prompts)
+    assert out == model.generate(
+        prompts, 12, tokenizer=tokenizer, seed=1, long_prompt="crop", **SETTINGS
+    )
+    assert out == generator(["abc", LONG[2:]])  # its last 20 tokens
+    with pytest.raises(ValueError, match="long_prompt"):
+        TextGenerator(model, tokenizer, 12, long_prompt="left")
 
 
 def test_bad_inputs_get_clear_errors(parts):

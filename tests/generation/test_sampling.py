@@ -215,15 +215,15 @@ def test_filtered_tokens_are_never_drawn_even_at_extreme_noise(monkeypatch):
     whatever the noise."""
     import tensorflow as tf
 
-    from keras_transformer.generation import sampling
+    from keras_transformer.generation import next_token
 
     u = np.asarray(
-        sampling._uniform((4, 1 << 16), tf.constant(0), tf.constant(3))
+        next_token._uniform((4, 1 << 16), tf.constant(0), tf.constant(3))
     )
     assert u.max() < 1.0 and u.min() > 0.0
     # Force the worst case: every uniform at its largest value.
     monkeypatch.setattr(
-        sampling,
+        next_token,
         "_uniform",
         lambda shape, seed, step: ops.full(shape, 1.0 - 2.0**-24),
     )
@@ -270,3 +270,23 @@ def test_a_pad_id_outside_the_vocabulary_is_never_fed(model):
 def test_top_p_of_one_keeps_every_token():
     logits = ops.convert_to_tensor([[30.0, 0.0, 0.0, -5.0]])
     np.testing.assert_array_equal(top_p_filter(logits, 1.0), logits)
+
+
+@pytest.mark.parametrize("settings", [dict(top_k=1), dict(top_p=0.5)])
+def test_the_draw_keeps_what_the_filters_keep_whatever_the_logits(settings):
+    """The sampler draws among the tokens a filter keeps (a boolean mask),
+    not among the logits above some stand-in for minus infinity: a kept
+    token whose logit lies below -1e9 (the value the public filters write
+    over dropped ones) is still the one drawn."""
+    fixed = FixedLogits([-5e9, -2e9, -3e9, -4e9])
+    for seed in range(3):
+        tokens, _ = sample(fixed, [[0]] * 8, 1, seed=seed, **settings)
+        assert np.all(tokens == 1), (seed, tokens[:, 0])
+
+
+def test_public_filters_write_their_value_over_dropped_logits():
+    logits = ops.convert_to_tensor([[1.0, 4.0, -2.0, 3.0, 0.5]])
+    out = np.asarray(top_k_filter(logits, 2))[0]
+    np.testing.assert_array_equal(out, [-1e9, 4.0, -1e9, 3.0, -1e9])
+    out = np.asarray(top_p_filter(logits, 0.5))[0]
+    np.testing.assert_array_equal(out, [-1e9, 4.0, -1e9, -1e9, -1e9])

@@ -156,12 +156,105 @@ def test_batch_decoding_equals_one_by_one(model, search):
         np.testing.assert_allclose(alone_score[0], scores[row], atol=1e-4)
 
 
-def test_tokens_after_end_are_padding(model):
-    tokens, _ = beam_search(model, sources(), 10, START, END, pad_id=0)
-    for row in np.asarray(tokens):
-        ends = np.flatnonzero(row == END)
-        if len(ends):
-            assert np.all(row[ends[0] + 1 :] == 0)
+class EndsAt:
+    """The trained model, with `[END]` impossible before a known step and
+    near certain at it: source row `r` ends at step `2 + r % 4`, so rows
+    finish at different steps and the loop goes on for the others."""
+
+    def __init__(self, model):
+        self.model = model
+        self.max_length = model.max_length
+        self.tgt_vocab_size = model.tgt_vocab_size
+
+    def start_decoding(self, inputs, max_length):
+        from keras import ops
+
+        state = self.model.start_decoding(inputs, max_length)
+        rows = ops.arange(ops.shape(inputs)[0], dtype="int32")
+        state["end_step"] = 2 + rows % 4
+        return state
+
+    def decode_step(self, state, token_ids, index):
+        from keras import ops
+
+        logits, new_state = self.model.decode_step(state, token_ids, index)
+        end = ops.equal(ops.arange(ops.shape(logits)[-1]), END)[None, :]
+        now = ops.equal(state["end_step"], index)[:, None]
+        logits = ops.where(end, ops.where(now, 1e4, -1e4), logits)
+        return logits, new_state
+
+    def beam_state_keys(self):
+        return self.model.beam_state_keys()
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_tokens_after_end_are_padding(model, search):
+    src = sources()
+    ending = EndsAt(model)
+    if search == "greedy":
+        tokens, _ = greedy_search(ending, src, 10, START, END, pad_id=0)
+    else:
+        tokens, _ = beam_search(ending, src, 10, START, END, pad_id=0)
+    for row, out in enumerate(np.asarray(tokens)):
+        ends = np.flatnonzero(out == END)
+        assert len(ends) and ends[0] == 2 + row % 4, (row, out)
+        assert np.all(out[ends[0] + 1 :] == 0), (row, out)
+
+
+class Renamed:
+    """The trained model under other state names: beam search may only
+    learn which entries follow a hypothesis from `beam_state_keys()`."""
+
+    def __init__(self, model, declare="own"):
+        self.model = model
+        self.max_length = model.max_length
+        self.tgt_vocab_size = model.tgt_vocab_size
+        if declare == "own":
+            self.beam_state_keys = lambda: tuple(
+                f"prefix/{k}" for k in model.beam_state_keys()
+            )
+        elif declare is not None:
+            self.beam_state_keys = lambda: declare
+
+    def start_decoding(self, inputs, max_length):
+        state = self.model.start_decoding(inputs, max_length)
+        return {f"prefix/{k}": t for k, t in state.items()}
+
+    def decode_step(self, state, token_ids, index):
+        inner = {k[len("prefix/") :]: t for k, t in state.items()}
+        logits, inner = self.model.decode_step(inner, token_ids, index)
+        return logits, {f"prefix/{k}": t for k, t in inner.items()}
+
+
+def test_beam_search_reorders_the_state_entries_the_model_declares(model):
+    src = sources(batch=12, seed=3)
+    search = dict(beam_size=4, return_all_beams=True)
+    tokens, scores = beam_search(model, src, 12, START, END, **search)
+    for declare in ("own", None):  # None: every entry is reordered
+        other, other_scores = beam_search(
+            Renamed(model, declare), src, 12, START, END, **search
+        )
+        np.testing.assert_array_equal(other, tokens)
+        np.testing.assert_allclose(other_scores, scores, atol=1e-4)
+    # Declaring nothing to reorder gives other (wrong) results: the
+    # reordering matters here, so the comparisons above test it.
+    wrong, _ = beam_search(Renamed(model, ()), src, 12, START, END, **search)
+    assert not np.array_equal(wrong, tokens)
+    with pytest.raises(ValueError, match=r"does not have: \['cache_0'\]"):
+        beam_search(Renamed(model, ("cache_0",)), src, 12, START, END)
+
+
+def test_models_declare_their_self_attention_caches(model):
+    state = model.start_decoding(sources(), 10)
+    keys = model.beam_state_keys()
+    assert set(keys) < set(state)
+    assert len(keys) == model.num_decoder_layers
+    # The rest depends on the source only: it is the same for any target.
+    _, stepped = model.decode_step(state, np.full((6, 1), START, "int32"), 0)
+    for name in set(state) - set(keys):
+        np.testing.assert_array_equal(stepped[name], state[name])
+    for name in keys:
+        assert not np.array_equal(stepped[name], state[name])
 
 
 @pytest.mark.parametrize(

@@ -206,3 +206,51 @@ def test_implicit_masks_flow_through_a_functional_model():
     long = np.asarray(model(padded))
     np.testing.assert_allclose(long[0, :2], short[0, :2], atol=1e-5)
     np.testing.assert_allclose(long[1, :3], short[1, :3], atol=1e-5)
+
+
+@pytest.mark.parametrize("cross", [True, False])
+def test_output_kernel_initializer_reaches_every_residual_writer(cross):
+    """A pre-norm block adds each sublayer's output to its input. With
+    every kernel that writes into the residual stream (each attention's
+    W_O, the feed-forward's W_2) started at zero and zero biases, the
+    block starts as the identity; with the default initializer it does
+    not."""
+    x, context, _ = data()
+    kwargs = dict(norm_first=True, use_cross_attention=cross, dropout_rate=0.0)
+    zero = DecoderLayer(
+        D,
+        H,
+        F,
+        kernel_initializer="random_normal",
+        output_kernel_initializer="zeros",
+        **kwargs,
+    )
+    plain = DecoderLayer(D, H, F, kernel_initializer="random_normal", **kwargs)
+    context = context if cross else None
+    np.testing.assert_array_equal(zero(x, context), x)
+    assert not np.allclose(plain(x, context), x, atol=1e-3)
+
+
+def test_configs_written_before_the_initializer_arguments_load():
+    layer = DecoderLayer(
+        D, H, F, output_kernel_initializer=keras.initializers.Zeros()
+    )
+    config = layer.get_config()
+    assert config["output_kernel_initializer"]["class_name"] == "Zeros"
+    assert DecoderLayer.from_config(config).get_config() == config
+    del config["kernel_initializer"], config["output_kernel_initializer"]
+    old = DecoderLayer.from_config(config)
+    assert old.output_kernel_initializer is None
+    assert old.get_config()["kernel_initializer"]["class_name"] == (
+        "GlorotUniform"
+    )
+
+
+def test_sublayers_draw_their_own_values():
+    """The block hands each sublayer its own copy of an initializer: the
+    self-attention, the cross-attention and the two feed-forward kernels
+    (all square here) never start as copies of one another."""
+    layer = DecoderLayer(D, H, D)
+    layer.build((None, None, D), (None, None, D))
+    matrices = {np.asarray(w).tobytes() for w in layer.weights if w.ndim == 2}
+    assert len(matrices) >= 4

@@ -47,3 +47,60 @@ def test_errors_name_the_argument():
         ValueError, match=r"d_model=8.*inputs.shape=\(2, 5, 6\)"
     ):
         FeedForward(d_model=8, d_ff=8)(np.zeros((2, 5, 6), "float32"))
+
+
+def test_layer_contract_with_declared_initializers():
+    run_layer_test(
+        FeedForward,
+        {
+            "d_model": 8,
+            "d_ff": 16,
+            "kernel_initializer": "he_normal",
+            "output_kernel_initializer": {
+                "class_name": "RandomNormal",
+                "config": {"stddev": 0.01},
+            },
+        },
+        input_shape=(2, 5, 8),
+        expected_output_shape=(2, 5, 8),
+    )
+
+
+@pytest.mark.parametrize("output_scale", [None, 0.5])
+def test_output_kernel_initializer_starts_w2_only(output_scale):
+    """With `W_1 = 1`, `W_2 = c` (zero biases) and tanh, a vector of ones
+    maps to `d_ff * tanh(d_model) * c` in every unit: the value tells
+    which kernel got which initializer (`c = 1` when
+    `output_kernel_initializer` is left to follow `kernel_initializer`;
+    swapped initializers would give `d_ff * tanh(d_model * c)`)."""
+    import keras
+
+    ffn = FeedForward(
+        d_model=4,
+        d_ff=8,
+        activation="tanh",
+        kernel_initializer=keras.initializers.Constant(1.0),
+        output_kernel_initializer=(
+            None
+            if output_scale is None
+            else keras.initializers.Constant(output_scale)
+        ),
+    )
+    out = np.asarray(ffn(np.ones((1, 1, 4), "float32")))
+    c = 1.0 if output_scale is None else output_scale
+    np.testing.assert_allclose(out, np.full((1, 1, 4), 8 * np.tanh(4) * c))
+
+
+def test_each_kernel_draws_its_own_values_and_old_configs_load():
+    ffn = FeedForward(d_model=8, d_ff=8, kernel_initializer="random_normal")
+    ffn.build((None, 8))
+    w1, _, w2, _ = (np.asarray(w) for w in ffn.get_weights())
+    assert not np.allclose(w1, w2)
+    # A config saved before the initializer arguments existed.
+    config = ffn.get_config()
+    del config["kernel_initializer"], config["output_kernel_initializer"]
+    old = FeedForward.from_config(config)
+    assert old.get_config()["kernel_initializer"]["class_name"] == (
+        "GlorotUniform"
+    )
+    assert old.output_kernel_initializer is None

@@ -235,3 +235,20 @@ def test_symbolic_call_can_return_scores():
         x, return_attention_scores=True
     )
     assert tuple(scores.shape) == (None, H, T, T)
+
+
+def test_output_kernel_initializer_starts_w_o_only():
+    layer = MultiHeadSelfAttention(
+        num_heads=H,
+        kernel_initializer=keras.initializers.Constant(0.1),
+        output_kernel_initializer=keras.initializers.Constant(0.3),
+    )
+    layer.build((B, T, D))
+    for kernel in (layer.query_kernel, layer.key_kernel, layer.value_kernel):
+        np.testing.assert_array_equal(kernel, np.full((D, D), 0.1, "float32"))
+    np.testing.assert_array_equal(
+        layer.output_kernel, np.full((D, D), 0.3, "float32")
+    )
+    config = layer.get_config()
+    assert config["output_kernel_initializer"]["class_name"] == "Constant"
+    assert MultiHeadSelfAttention.from_config(config).get_config() == config

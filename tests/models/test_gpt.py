@@ -117,21 +117,49 @@ def test_errors_name_the_problem():
 
 
 def test_starts_with_gpt2_initialization():
-    model = GPT(**{**CONFIG, "d_model": 64, "d_ff": 256, "num_layers": 8})
+    """GPT-2's start, read from the weights themselves (no weight names):
+    each block's kernels have the standard deviations of a `DecoderLayer`
+    declared with N(0, 0.02) and N(0, 0.02 / sqrt(2 L)) for the residual
+    writers, two per block; every other matrix (embeddings, head) is
+    N(0, 0.02); and no two matrices start equal."""
+    from keras_transformer.layers import DecoderLayer
+
+    layers, d_model, d_ff = 8, 64, 256
+    model = GPT(
+        **{**CONFIG, "d_model": d_model, "d_ff": d_ff, "num_layers": layers}
+    )
     model.build()
-    stds = {
-        w.path: float(np.std(np.asarray(w)))
-        for w in model.weights
-        if w.path.endswith(("kernel", "embeddings"))
-    }
-    residual = 0.02 / np.sqrt(2 * 8)
-    for path, std in stds.items():
-        writes_residual = path.endswith(
-            ("output_kernel", "output_dense/kernel")
-        )
-        expected = residual if writes_residual else 0.02
-        assert abs(std - expected) < 0.15 * expected, (path, std)
-    assert sum(p.endswith("output_kernel") for p in stds) == 8
+    residual = 0.02 / np.sqrt(2 * layers)
+    declared = DecoderLayer(
+        d_model,
+        CONFIG["num_heads"],
+        d_ff,
+        norm_first=True,
+        use_cross_attention=False,
+        activation="gelu",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+        output_kernel_initializer=keras.initializers.RandomNormal(
+            stddev=residual
+        ),
+    )
+    declared.build((None, None, d_model))
+    expected = [np.std(np.asarray(w)) for w in declared.weights]
+    blocks = [b for b in model.layers if isinstance(b, DecoderLayer)]
+    assert len(blocks) == layers
+    for block in blocks:
+        stds = [np.std(np.asarray(w)) for w in block.weights]
+        assert len(stds) == len(expected)
+        for std, want in zip(stds, expected, strict=True):
+            assert abs(std - want) <= 0.1 * want, (block.name, std, want)
+    matrices = [np.asarray(w) for w in model.weights if len(w.shape) == 2]
+    # Each matrix draws its own values (none repeats another's).
+    assert len({m.tobytes() for m in matrices}) == len(matrices)
+    stds = np.array([np.std(m) for m in matrices])
+    near_residual = np.abs(stds - residual) < 0.1 * residual
+    assert near_residual.sum() == 2 * layers
+    np.testing.assert_allclose(stds[~near_residual], 0.02, rtol=0.1)
+    # embeddings (2), Q, K, V, W_1 per block (4 L), the head (1).
+    assert (~near_residual).sum() == 2 + 4 * layers + 1
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -150,3 +178,9 @@ def test_logits_are_computed_in_float32_under_bfloat16(tie):
         kernel, bias = (np.asarray(w) for w in model._head.weights)
         expected = hidden @ kernel + bias
     np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_declares_its_whole_state_as_following_a_hypothesis():
+    model = GPT(**CONFIG)
+    state = model.start_decoding(2, 8)
+    assert sorted(model.beam_state_keys()) == sorted(state)
