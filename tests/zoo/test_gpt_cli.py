@@ -129,7 +129,13 @@ def test_export_generates_in_a_fresh_process(tiny_run, tmp_path):
     assert main(args + ["--max-new-tokens", "12", "--seed", "5"]) == 0
     _, _, _, model, tokenizer = load_run(tiny_run)
     here = TextGenerator(
-        model, tokenizer, 12, temperature=0.8, top_k=10, seed=5
+        model,
+        tokenizer,
+        12,
+        temperature=0.8,
+        top_k=10,
+        seed=5,
+        long_prompt="crop",  # as the zoo exports it
     )(["ROMEO:", "KING RICHARD III:\nWhat"])
     script = textwrap.dedent(
         f"""

@@ -39,10 +39,10 @@ def generate_text(
 
     The model reads at most `model.max_length` tokens, so text longer than
     that is made in chunks of a quarter of the window: each chunk is one
-    compiled, cached sampling call whose prompt is the latest
-    `max_length - chunk` tokens (the text so far, cropped on the left as
-    nanoGPT crops it). `stream(piece)` gets each chunk's text as soon as
-    it exists.
+    compiled, cached sampling call whose prompt is the text so far,
+    cropped on the left to the latest `max_length - chunk` tokens (the
+    library's `long_prompt="crop"`, as nanoGPT crops it). `stream(piece)`
+    gets each chunk's text as soon as it exists.
     """
     from keras_transformer.generation import sample
 
@@ -65,8 +65,9 @@ def generate_text(
         n = min(chunk, max_new_tokens - made)
         new, count = sample(
             model,
-            [tokens[-(window - n) :]],
+            [tokens],
             n,
+            long_prompt="crop",
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
@@ -211,6 +212,7 @@ def export_main(argv=None):
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
+        long_prompt="crop",  # a long prompt keeps its last tokens
     )
     path = generator.export(str(args.out))
     (path / "assets.extra").mkdir(exist_ok=True)
