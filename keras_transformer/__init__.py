@@ -4,8 +4,17 @@ from keras_transformer import layers
 from keras_transformer import losses
 from keras_transformer import metrics
 from keras_transformer import models
+from keras_transformer import recipes
 from keras_transformer import schedules
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "layers", "losses", "metrics", "models", "schedules"]
+__all__ = [
+    "__version__",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "recipes",
+    "schedules",
+]

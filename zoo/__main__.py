@@ -3,6 +3,7 @@
     python -m zoo train vit --dataset digits
     python -m zoo evaluate runs/vit-digits
     python -m zoo predict runs/vit-digits image.png
+    python -m zoo export runs/vit-digits --out exported/vit
     python -m zoo train translation --dataset multi30k
     python -m zoo evaluate runs/translation-de-en
     python -m zoo translate runs/translation-de-en "Ein Mann fährt Fahrrad."
@@ -120,12 +121,12 @@ def main(argv=None):
 
     run_dir = _run_dir_of(rest)
     owners = [task for task in tasks.TASKS if command in tasks.COMMANDS[task]]
-    if not run_dir and (len(owners) == 1 or not {"-h", "--help"} & set(rest)):
-        # No run directory: the command's own parser prints its help or
-        # says what is missing.
+    if not run_dir and command != "export":
+        # Its parser (the first task's) prints the help or says that
+        # RUN_DIR is missing.
         tasks.command(owners[0], command)(rest)
         return 0
-    if not run_dir:  # `export --help`: its options depend on the task
+    if not run_dir:  # `export`: its options depend on the run's task
         for task in owners:
             print(f"== {command} of a {task} run")
             try:

@@ -63,6 +63,18 @@ def add_arguments(family, parser):
     return parser
 
 
+def add_language_arguments(parser):
+    """`--src` and `--tgt` (translation): train and tune."""
+    from zoo import datasets
+
+    for flag, default, text in (
+        ("--src", "de", "source language (translation)"),
+        ("--tgt", "en", "target language (translation)"),
+    ):
+        languages = datasets.MULTI30K_LANGUAGES
+        parser.add_argument(flag, default=default, choices=languages, help=text)
+
+
 def add_data_arguments(parser):
     """`--data-dir`, `--steps-per-epoch` and `--no-jit`: train and tune."""
     parser.add_argument(

@@ -6,7 +6,8 @@ seed, dtype policy, data pipeline, strategy, model, compile, fit. A
 family (`zoo/<task>/train.py`) supplies only what differs, as a
 `Family`: its options, presets, data, model, how it compiles (through
 `keras_transformer.recipes`) and what it measures after training. So a
-search trains exactly what `train --hparams best.json` replays.
+search trial trains exactly what `train --hparams best.json` trains with
+the trial's seed and budget (best.json's `replay` command).
 """
 
 import dataclasses
@@ -44,9 +45,11 @@ class Family:
     options = ()
     length = "epochs"
     record_keys = ()  # more settings a run records and resumes by
+    # Config fields a search may not vary: what its trials share (the
+    # data, tokenizers, validation split) or what the data fixes.
+    fixed_in_search = ()
     monitor = "val_loss"  # the best weights are those of its lowest value
     hypermodel = ""  # the keras_transformer.tuning class: default space
-    commands = {}  # command -> "module:function" for a finished run
 
     def add_arguments(self, parser):
         """The family's own arguments beyond `options` (src, tgt...)."""
@@ -90,6 +93,13 @@ class Family:
     def epochs(self, cfg):
         """`fit`'s epochs for the whole run."""
         return getattr(cfg, self.length)
+
+    def describe(self, model, cfg, prepared):
+        """The line printed once the model is built."""
+        return (
+            f"{model.count_params():,} parameters; {self.epochs(cfg)} "
+            f"epochs of {prepared.steps_per_epoch} steps"
+        )
 
     def steps_per_length(self, cfg):
         """How many units of `length` one epoch is (GPT: iterations)."""
@@ -229,10 +239,7 @@ def train(family, argv=None):
             steps_per_epoch=args.steps_per_epoch,
             restore=lambda model: checkpoints.restore(run, model),
         )
-        print(
-            f"{model.count_params():,} parameters; "
-            f"{family.epochs(cfg)} epochs of {prepared.steps_per_epoch} steps"
-        )
+        print(family.describe(model, cfg, prepared))
 
     callbacks = runs.training_callbacks(run, state, family.monitor)
     fit(family, model, prepared, cfg, callbacks, state["epoch"])

@@ -1,5 +1,5 @@
-"""What every zoo recipe shares: the run directory, its checks, precision,
-strategy, callbacks and the results files.
+"""The run directory: its files, the checks that keep a command from
+mixing up runs, the training callbacks and the records of searches.
 
 A run directory holds:
 

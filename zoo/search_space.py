@@ -14,7 +14,6 @@ DIRECTIONS = {
     "cross_entropy": "min",
     "perplexity": "min",
     "accuracy": "max",
-    "bleu": "max",
 }
 
 # Search spaces per (task, dataset) where the library's default (sized
@@ -97,7 +96,7 @@ def build_space(family, cfg, space_file, source):
     from keras_transformer.tuning import space as space_lib
 
     names = {f.name for f in dataclasses.fields(cfg)} | {"d_ff_multiple"}
-    names -= {"dataset", family.length, "d_ff"}
+    names -= {"dataset", family.length, "d_ff", *family.fixed_in_search}
     preset = family.values_of(cfg)
     default = getattr(tuning, family.hypermodel).SEARCH_SPACE
     space = {
@@ -122,6 +121,15 @@ def build_space(family, cfg, space_file, source):
                 raise ValueError(f"The choices for {name!r} are empty.")
     except ValueError as e:
         raise cli.UsageError(f"{source}: {e}") from None
+    for changes, trial in candidate_configs(family, cfg, space):
+        runs.check_settings(trial, changes, source)
+        family.check_config(trial, source)
+    return space
+
+
+def candidate_configs(family, cfg, space):
+    """`(changes, config)` for each value the space can give one name,
+    the others at their first value: what the checks try."""
     base = dataclasses.replace(
         cfg,
         **family.config_changes(cfg, {n: first(s) for n, s in space.items()}),
@@ -129,9 +137,7 @@ def build_space(family, cfg, space_file, source):
     for name, spec in space.items():
         for value in candidates(spec):
             changes = family.config_changes(base, {name: value})
-            trial = dataclasses.replace(base, **changes)
-            runs.check_settings(trial, changes, source)
-    return space
+            yield changes, dataclasses.replace(base, **changes)
 
 
 def candidates(spec):

@@ -50,12 +50,12 @@ RESUME_KEYS = (
     "jit_compile",
     "seed",
     "space",
+    "src",
+    "tgt",
 )
 
 
 def add_arguments(parser):
-    from zoo import datasets
-
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--preset", help="the baseline and fixed settings")
     parser.add_argument("--tuner", default="random", choices=TUNERS)
@@ -83,8 +83,8 @@ def add_arguments(parser):
         "--objective",
         help="metric to search by (default: the family's own, e.g. "
         "val_cross_entropy for vit): NAME (losses, cross-entropy and "
-        "perplexity are minimized, accuracy and BLEU maximized) or "
-        "NAME:min / NAME:max",
+        "perplexity are minimized, accuracy maximized) or NAME:min / "
+        "NAME:max",
     )
     parser.add_argument(
         "--space",
@@ -95,13 +95,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--out", type=cli.OUT_DIR, help="default: runs/tune-TASK-DATASET"
     )
-    languages = datasets.MULTI30K_LANGUAGES
-    parser.add_argument(
-        "--src", default="de", choices=languages, help="translation source"
-    )
-    parser.add_argument(
-        "--tgt", default="en", choices=languages, help="translation target"
-    )
+    options.add_language_arguments(parser)
     parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
     options.add_data_arguments(parser)
     return parser
@@ -153,9 +147,12 @@ class Search:
     def config_changes(self, values):
         return self.family.config_changes(self.cfg, values)
 
-    def trial_config(self, values):
-        """The preset with the trial's `values`, for a trial's budget."""
-        length = self.epochs * self.family.steps_per_length(self.cfg)
+    def trial_config(self, values, epochs=None):
+        """The preset with the trial's `values`, for a trial's budget
+        (`epochs`: hyperband's for this trial, else `--epochs-per-trial`),
+        so that its schedule is that of a run of that length."""
+        epochs = epochs or self.epochs
+        length = epochs * self.family.steps_per_length(self.cfg)
         changes = {**self.config_changes(values), self.family.length: length}
         return dataclasses.replace(self.cfg, **changes)
 
@@ -165,7 +162,9 @@ class Search:
         return {
             "task": self.family.name,
             "preset": self.preset,
-            "config": dataclasses.asdict(self.trial_config(values)),
+            "config": dataclasses.asdict(
+                self.trial_config(values, fit.get("epochs"))
+            ),
             "data": {
                 "data_dir": args.data_dir and str(args.data_dir),
                 "seed": args.seed + execution,
@@ -195,17 +194,27 @@ class Search:
             "continues_trial": row.get("tuner/trial_id"),
         }
 
-    def replay_command(self, best_json, budget):
-        """The `train` command that trains the best trial's run again."""
+    def train_command(self, best_json):
+        """`python -m zoo train` with the search's best.json (the preset's
+        full length)."""
         args = self.args
         words = [
-            "python -m zoo train", self.family.name, "--dataset", args.dataset,
-            "--hparams", str(best_json), "--seed", str(args.seed),
-            f"--{self.family.length.replace('_', '-')}",
-            str(budget[self.family.length]),
+            "python -m zoo train", self.family.name, "--dataset",
+            args.dataset, "--hparams", str(best_json),
         ]  # fmt: skip
         if self.family.name == "translation":
             words += ["--src", args.src, "--tgt", args.tgt]
+        return words
+
+    def replay_command(self, best_json, budget):
+        """The `train` command that trains the best trial's run again: its
+        first execution's seed, and its budget."""
+        args = self.args
+        words = self.train_command(best_json) + [
+            "--seed", str(args.seed),
+            f"--{self.family.length.replace('_', '-')}",
+            str(budget[self.family.length]),
+        ]  # fmt: skip
         if args.steps_per_epoch:
             words += ["--steps-per-epoch", str(args.steps_per_epoch)]
         if args.no_jit:
@@ -290,13 +299,10 @@ def main(argv=None):
             f"the first argument must be a task: {', '.join(tasks.TASKS)}"
         )
     task, args = argv[0], parser.parse_args(argv[1:])
-    if task == "translation" and args.src == args.tgt:
-        parser.error(
-            f"--src and --tgt are both {args.src!r}: give two languages"
-        )
+    family = tasks.family(task)
+    family.check_args(args, parser)
 
     # Every check before the first write: arguments, space, folder.
-    family = tasks.family(task)
     preset, cfg = options.resolve(family, args.dataset, args.preset)
     import keras_transformer.tuning as tuning
 
@@ -335,7 +341,10 @@ def main(argv=None):
     with files.undo_on_failure(out, ("tune.json",)):
         out.mkdir(parents=True, exist_ok=True)
         runs.write_record(out / "tune.json", record, RESUME_KEYS, "a search")
-        recipe.load_data(family, cfg, args)  # missing data: a clear error
+        data = recipe.load_data(family, cfg, args)  # missing: a clear error
+        for _, trial in search_space.candidate_configs(family, cfg, space):
+            family.check_data(trial, data)  # a batch larger than the data
+        del data
         baseline = run_baseline(search)
 
     from keras_transformer.tuning import space as space_lib
@@ -352,11 +361,12 @@ def main(argv=None):
         args.tuner, search, first_values, args.max_trials
     )
     tuner = tuner_lib.ZooTuner(oracle, search)
-    steps = args.steps_per_epoch or "all"
+    limit = args.steps_per_epoch
     print(
         f"Search space: {space}\n{args.tuner} search, {args.max_trials} "
-        f"trials of {args.epochs_per_trial} epochs ({steps} steps each); "
-        f"objective {objective.name} ({objective.direction})"
+        f"trials of {args.epochs_per_trial} epochs"
+        + (f" (at most {limit} steps each)" if limit else "")
+        + f"; objective {objective.name} ({objective.direction})"
     )
     tuner.search(verbose=0)  # the trial lines are ours
     rows = search_report.trial_rows(tuner, out)
@@ -370,8 +380,7 @@ def main(argv=None):
         f"(preset {baseline['value']:.4f}, "
         f"{'better' if gain > 0 else 'not better'} by {abs(gain):.4f})\n"
         f"Wrote {out / 'summary.md'}, summary.csv, trials.png and best.json. "
-        f"Train with it: python -m zoo train {task} --dataset "
-        f"{args.dataset} --hparams {out / 'best.json'}\n"
+        f"Train with it: {' '.join(search.train_command(out / 'best.json'))}\n"
         f"Replay the best trial: {best['replay']}"
     )
     if not math.isfinite(best["value"]):

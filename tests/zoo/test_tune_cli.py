@@ -233,7 +233,7 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
         ("val_loss", ("val_loss", "min")),
         ("val_accuracy", ("val_accuracy", "max")),
         ("val_perplexity", ("val_perplexity", "min")),
-        ("bleu", ("bleu", "max")),  # not minimized for want of "accuracy"
+        ("bleu:max", ("bleu", "max")),  # was minimized: no "accuracy"
         ("val_cross_entropy", ("val_cross_entropy", "min")),
         ("val_f1:max", ("val_f1", "max")),
         ("val_accuracy:min", ("val_accuracy", "min")),  # said explicitly
@@ -246,8 +246,60 @@ def test_the_objective_has_an_explicit_direction(given, expected):
     assert (objective.name, objective.direction) == expected
 
 
-@pytest.mark.parametrize("given", ["val_f1", "val_f1:up", ":max"])
+@pytest.mark.parametrize("given", ["val_f1", "bleu", "val_f1:up", ":max"])
 def test_an_objective_without_a_known_direction_is_refused(given, capsys):
     args = ["tune", "vit", "--dataset", "digits", "--objective", given]
     assert run(args) == 2
     assert "--objective" in capsys.readouterr().err
+
+
+def test_a_trial_trains_for_its_own_budget():
+    """A trial's config has the length of its own epochs (hyperband gives
+    each its own), and its replay command trains that length."""
+    import pathlib
+    import types
+
+    import keras_tuner
+
+    from zoo import options
+    from zoo import tasks
+    from zoo.tune import Search
+
+    family = tasks.family("gpt")
+    preset, cfg = options.resolve(family, "shakespeare")
+    args = types.SimpleNamespace(
+        seed=3, epochs_per_trial=4, executions_per_trial=1,
+        steps_per_epoch=None, no_jit=False, data_dir=None, src="de",
+        tgt="en", dataset="shakespeare",
+    )  # fmt: skip
+    objective = keras_tuner.Objective("val_loss", "min")
+    search = Search(family, preset, cfg, {}, objective, args, pathlib.Path())
+    interval = cfg.eval_interval
+    assert search.trial_config({}).iterations == 4 * interval
+    assert search.trial_config({}, epochs=2).iterations == 2 * interval
+    budget = search.budget({"tuner/epochs": 2})
+    assert budget["iterations"] == 2 * interval
+    words = search.replay_command("best.json", budget).split()
+    assert words[words.index("--iterations") + 1] == str(2 * interval)
+    assert words[words.index("--seed") + 1] == "3"
+
+
+@pytest.mark.parametrize(
+    "task, dataset, space, named",
+    [
+        ("vit", "digits", {"validation_size": [100]}, "validation_size"),
+        ("translation", "multi30k", {"vocab_size": [1000]}, "vocab_size"),
+        ("gpt", "shakespeare", {"eval_interval": [300]}, "eval_interval"),
+        ("vit", "digits", {"batch_size": [64, 5000]}, "--batch-size 5000"),
+    ],
+)
+def test_a_space_the_trials_cannot_train_is_refused(
+    task, dataset, space, named, tmp_path, capsys
+):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(space))
+    out = tmp_path / "search"
+    args = ["tune", task, "--dataset", dataset, "--space", str(path)]
+    assert run([*args, "--out", str(out)]) == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()

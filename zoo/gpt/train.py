@@ -36,6 +36,7 @@ class GPTFamily(recipe.Family):
     )
     length = "iterations"
     hypermodel = "GPTHyperModel"
+    fixed_in_search = ("eval_interval",)  # an epoch of every trial
 
     def title(self, preset, args):
         return f"GPT {preset}"
@@ -46,6 +47,13 @@ class GPTFamily(recipe.Family):
                 f"--iterations {cfg.iterations} must be a multiple of the "
                 f"preset's eval_interval ({cfg.eval_interval})."
             )
+
+    def describe(self, model, cfg, prepared):
+        return (
+            f"{model.count_params():,} parameters; {self.epochs(cfg)} x "
+            f"{prepared.steps_per_epoch} steps of {cfg.batch_size} x "
+            f"{cfg.context} tokens"
+        )
 
     def epochs(self, cfg):
         return cfg.iterations // cfg.eval_interval

@@ -93,15 +93,25 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
         record.get("seed", 0),
     )
     scores = test_bleu(
-        run, cfg, model, tokenizers, pairs["test2016"], beam_size, verbose
+        run,
+        cfg,
+        model,
+        tokenizers,
+        pairs["test2016"],
+        beam_size,
+        verbose,
+        pair=f"{record['src']}->{record['tgt']}",
     )
     return run.write_metrics(scores)
 
 
-def test_bleu(run, cfg, model, tokenizers, test, beam_size=None, verbose=True):
+def test_bleu(
+    run, cfg, model, tokenizers, test, beam_size=None, verbose=True, pair=""
+):
     """Decodes the test pairs `test` (sources, references), writes
     `test2016.hyp.txt` into the run directory, prints the sacreBLEU line
-    and signature. Returns the scores for metrics.json."""
+    and signature (`pair` names the languages there). Returns the scores
+    for metrics.json."""
     import time
 
     sources, references = test
@@ -138,7 +148,8 @@ def test_bleu(run, cfg, model, tokenizers, test, beam_size=None, verbose=True):
     print(details)
     print(f"sacreBLEU signature: {signature}")
     print(
-        f"test2016 BLEU {score:.2f} (beam {translator.beam_size}, "
+        f"{pair + ' ' if pair else ''}test2016 BLEU {score:.2f} "
+        f"(beam {translator.beam_size}, "
         f"{len(sources)} sentences decoded in {seconds:.0f} s); "
         f"hypotheses in {run.path / 'test2016.hyp.txt'}"
     )

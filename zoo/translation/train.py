@@ -10,7 +10,7 @@ BLEU, decoded from the model and tokenizers in memory.
 """
 
 from zoo import cli
-from zoo import datasets
+from zoo import options
 from zoo import recipe
 from zoo.translation import config
 from zoo.translation import data as tr_data
@@ -33,9 +33,11 @@ class TranslationFamily(recipe.Family):
     )
     record_keys = ("src", "tgt")
     hypermodel = "TransformerHyperModel"
+    # The trials share the data and tokenizers; decoding does not train.
+    fixed_in_search = ("vocab_size", "max_pairs", "beam_size", "length_penalty")
 
     def add_arguments(self, parser):
-        add_language_arguments(parser)
+        options.add_language_arguments(parser)
         parser.add_argument(
             "--no-bleu",
             action="store_true",
@@ -84,13 +86,22 @@ class TranslationFamily(recipe.Family):
                 f"batch of the {len(data['train'][0])} training pairs "
                 f"(or no validation pair): give fewer tokens or more pairs."
             )
-        if verbose:
-            print(f"{len(train)} batches per epoch, {train.tokens:,} tokens")
         return recipe.Prepared(
             train.dataset().repeat(),
             val.dataset(),
             len(train),
-            {"tokenizers": tokenizers, "encoded": encoded},
+            {
+                "tokenizers": tokenizers,
+                "encoded": encoded,
+                "tokens": train.tokens,
+            },
+        )
+
+    def describe(self, model, cfg, prepared):
+        return (
+            f"{model.count_params():,} parameters; "
+            f"{prepared.steps_per_epoch} batches per epoch, "
+            f"{prepared.extra['tokens']:,} target tokens"
         )
 
     def build_model(self, cfg, prepared):
@@ -131,8 +142,20 @@ class TranslationFamily(recipe.Family):
         run.save_model(model)
         bleu = {}
         if not args.no_bleu:
+            decoder = model
+            if args.strategy != "default":
+                # Decoding compiles with XLA, which cannot place mirrored
+                # variables: decode the saved copy instead.
+                import keras
+
+                decoder = keras.saving.load_model(run.model)
             bleu = tr_evaluate.test_bleu(
-                run, cfg, model, prepared.extra["tokenizers"], data["test2016"]
+                run,
+                cfg,
+                decoder,
+                prepared.extra["tokenizers"],
+                data["test2016"],
+                pair=f"{args.src}->{args.tgt}",
             )
 
         def results(history):
@@ -153,20 +176,6 @@ class TranslationFamily(recipe.Family):
             )
 
         return results, line
-
-
-def add_language_arguments(parser):
-    """`--src` and `--tgt`: train and tune."""
-    for flag, default, text in (
-        ("--src", "de", "source language"),
-        ("--tgt", "en", "target language"),
-    ):
-        parser.add_argument(
-            flag,
-            default=default,
-            choices=datasets.MULTI30K_LANGUAGES,
-            help=text,
-        )
 
 
 FAMILY = TranslationFamily()

@@ -32,9 +32,19 @@ class ViTFamily(recipe.Family):
     # between epochs and picks a lucky one.
     monitor = "val_loss"
     hypermodel = "VisionTransformerHyperModel"
+    fixed_in_search = (
+        "image_size", "channels", "num_classes", "patch_size",
+        "validation_size", "translate_fill",
+    )  # fmt: skip
 
     def title(self, preset, args):
         return f"ViT {preset}"
+
+    def describe(self, model, cfg, prepared):
+        return (
+            f"{model.count_params():,} parameters, "
+            f"{prepared.steps_per_epoch} steps per epoch"
+        )
 
     def load_data(self, cfg, args):
         return vit_data.load(cfg, args.data_dir)
