@@ -2,11 +2,15 @@
 (the family's and the shared ones) and the settings they resolve to (a
 preset, `--hparams` on it, options on top, every value checked)."""
 
+import argparse
 import dataclasses
 
 from zoo import cli
 from zoo import runs
 from zoo.cli import UsageError
+
+# What `--help` shows for the arguments a default run directory names.
+_PLACEHOLDERS = argparse.Namespace(dataset="DATASET", src="SRC", tgt="TGT")
 
 
 def add_arguments(family, parser):
@@ -27,7 +31,7 @@ def add_arguments(family, parser):
     parser.add_argument(
         "--out",
         type=cli.OUT_DIR,
-        help=f"run directory (default: {family.default_out})",
+        help=f"run directory (default: {family.out_dir(_PLACEHOLDERS)})",
     )
     parser.add_argument(
         "--hparams",

@@ -57,8 +57,6 @@ class Family:
     def check_args(self, args, parser):
         """Refuses arguments that do not go together."""
 
-    default_out = "runs/TASK-DATASET"  # for --help
-
     def out_dir(self, args):
         return f"runs/{self.name}-{args.dataset}"
 

@@ -24,7 +24,6 @@ class GPTFamily(recipe.Family):
     name = "gpt"
     description = __doc__.splitlines()[0]
     config = config
-    default_out = "runs/gpt-DATASET"
     options = (
         (
             "--iterations",

@@ -21,7 +21,6 @@ class TranslationFamily(recipe.Family):
     name = "translation"
     description = __doc__.splitlines()[0]
     config = config
-    default_out = "runs/translation-SRC-TGT"
     options = (
         ("--epochs", "epochs", cli.POSITIVE, "override the preset"),
         (

@@ -16,7 +16,6 @@ class ViTFamily(recipe.Family):
     name = "vit"
     description = __doc__.splitlines()[0]
     config = config
-    default_out = "runs/vit-DATASET"
     options = (
         ("--epochs", "epochs", cli.POSITIVE, "override the preset"),
         ("--batch-size", "batch_size", cli.POSITIVE, "override the preset"),
