@@ -1,5 +1,6 @@
 """NumPy references for the math the layers implement."""
 
+import keras
 import numpy as np
 
 
@@ -12,23 +13,15 @@ def softmax(x, axis=-1):
 def attention_weights(layer):
     """The layer's projections as NumPy: kernels `(in, H, d_k)` and biases
     `(H, d_k)` for Q, K, V; `W_O` as `(H, d_k, out)`."""
-    heads, d_k = layer.num_heads, layer._head_dim
 
-    def split(name):
-        kernel = np.asarray(getattr(layer, f"{name}_kernel"))
-        bias = np.asarray(getattr(layer, f"{name}_bias"))
-        return kernel.reshape(-1, heads, d_k), bias.reshape(heads, d_k)
+    def weights(name):
+        projection = getattr(layer, f"{name}_projection")
+        return (
+            keras.ops.convert_to_numpy(projection.kernel),
+            keras.ops.convert_to_numpy(projection.bias),
+        )
 
-    w_o = np.asarray(layer.output_kernel).reshape(heads, d_k, -1)
-    return (
-        split("query"),
-        split("key"),
-        split("value"),
-        (
-            w_o,
-            np.asarray(layer.output_bias),
-        ),
-    )
+    return tuple(weights(name) for name in ("query", "key", "value", "output"))
 
 
 def multi_head_attention(layer, query_input, context, mask=None):

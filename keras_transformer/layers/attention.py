@@ -16,20 +16,24 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._initializers import distinct
+from keras_transformer.layers._quantization import config_dtype
 from keras_transformer.layers.dropout import Dropout
 
 
 class MultiHeadAttentionBase(keras.layers.Layer):
     """Projections and attention shared by the public attention layers.
 
-    Weights (created in `build`), with `H = num_heads` and `d_k = key_dim`:
-    `query_kernel`, `key_kernel`, `value_kernel` of shape
-    `(input_dim, H * d_k)` and `output_kernel` `(H * d_k, output_dim)`,
-    each with a bias when `use_bias`. Head `h` uses columns
-    `h * d_k : (h + 1) * d_k` of the Q/K/V kernels. The Q/K/V kernels
-    start from `kernel_initializer`, `output_kernel` (W_O, which writes
-    into a block's residual stream) from `output_kernel_initializer`
-    (default: `kernel_initializer`).
+    Weights (sublayers made in `build`), with `H = num_heads` and
+    `d_k = key_dim`: `query_projection`, `key_projection` and
+    `value_projection`, `keras.layers.EinsumDense` layers with kernels
+    `(input_dim, H, d_k)`, and `output_projection` (W_O) with kernel
+    `(H, d_k, output_dim)`, each with a bias when `use_bias`. As Keras
+    layers they take `quantize`, `enable_lora` and a `LayoutMap` like any
+    `Dense`. The Q/K/V kernels start from copies of `kernel_initializer`
+    (values of their own), W_O, which writes into a block's residual
+    stream, from `output_kernel_initializer` (default: another copy of
+    `kernel_initializer`).
     """
 
     def __init__(
@@ -73,61 +77,59 @@ class MultiHeadAttentionBase(keras.layers.Layer):
         else:
             self._head_dim = self.key_dim
         self._output_dim = query_dim
-        inner = self.num_heads * self._head_dim
-        for name, rows in (
-            ("query", query_dim),
-            ("key", context_dim),
-            ("value", context_dim),
-        ):
-            kernel = self.add_weight(
-                name=f"{name}_kernel",
-                shape=(rows, inner),
-                initializer=self.kernel_initializer,
+        heads = (self.num_heads, self._head_dim)
+        self.query_projection, self.key_projection, self.value_projection = (
+            self._projection(
+                name,
+                "btd,dhk->bthk",
+                (None,) + heads,
+                "hk",
+                distinct(self.kernel_initializer, index),
+                (None, None, rows),
             )
-            setattr(self, f"{name}_kernel", kernel)
-            bias = None
-            if self.use_bias:
-                bias = self.add_weight(
-                    name=f"{name}_bias",
-                    shape=(inner,),
-                    initializer=self.bias_initializer,
+            for index, (name, rows) in enumerate(
+                (
+                    ("query", query_dim),
+                    ("key", context_dim),
+                    ("value", context_dim),
                 )
-            setattr(self, f"{name}_bias", bias)
-        self.output_kernel = self.add_weight(
-            name="output_kernel",
-            shape=(inner, query_dim),
-            initializer=self.output_kernel_initializer
-            or self.kernel_initializer,
-        )
-        self.output_bias = None
-        if self.use_bias:
-            self.output_bias = self.add_weight(
-                name="output_bias",
-                shape=(query_dim,),
-                initializer=self.bias_initializer,
             )
+        )
+        self.output_projection = self._projection(
+            "attention_output",
+            "bthk,hkd->btd",
+            (None, query_dim),
+            "d",
+            self.output_kernel_initializer
+            or distinct(self.kernel_initializer, 3),
+            (None, None) + heads,
+        )
+
+    def _projection(self, name, equation, shape, bias, initializer, inputs):
+        layer = keras.layers.EinsumDense(
+            equation,
+            output_shape=shape,
+            bias_axes=bias if self.use_bias else None,
+            kernel_initializer=initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+        # The mask of the inputs is the attention's business; the
+        # projection only passes it on (no warning about dropping it).
+        layer.supports_masking = True
+        layer.build(inputs)
+        return layer
 
     def _project(self, x, name):
         """`x W + b` for the `name` projection, split into heads:
         `(batch, length, H, d_k)`."""
-        y = ops.einsum("btd,dn->btn", x, getattr(self, f"{name}_kernel"))
-        if self.use_bias:
-            y = ops.add(y, getattr(self, f"{name}_bias"))
-        shape = ops.shape(x)
-        return ops.reshape(
-            y, (shape[0], shape[1], self.num_heads, self._head_dim)
-        )
+        return getattr(self, f"{name}_projection")(x)
 
     def _output_projection(self, heads):
-        """Concatenates the heads and mixes them with W_O."""
-        shape = ops.shape(heads)
-        merged = ops.reshape(
-            heads, (shape[0], shape[1], self.num_heads * self._head_dim)
-        )
-        y = ops.einsum("btn,nd->btd", merged, self.output_kernel)
-        if self.use_bias:
-            y = ops.add(y, self.output_bias)
-        return y
+        """Concatenates the heads `(batch, length, H, d_k)` and mixes them
+        with W_O."""
+        return self.output_projection(heads)
 
     # -- attention ---------------------------------------------------------
 
@@ -176,6 +178,7 @@ class MultiHeadAttentionBase(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "num_heads": self.num_heads,

@@ -4,6 +4,7 @@ attention, feed-forward."""
 import keras
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._quantization import config_dtype
 from keras_transformer.layers._residual import residual
 from keras_transformer.layers.cross_attention import CrossAttention
 from keras_transformer.layers.dropout import Dropout
@@ -287,6 +288,7 @@ class DecoderLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "d_model": self.d_model,

@@ -3,6 +3,7 @@
 import keras
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._quantization import config_dtype
 from keras_transformer.layers._residual import residual
 from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.feed_forward import FeedForward
@@ -162,6 +163,7 @@ class EncoderLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "d_model": self.d_model,

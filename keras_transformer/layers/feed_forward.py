@@ -3,6 +3,8 @@
 import keras
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._initializers import distinct
+from keras_transformer.layers._quantization import config_dtype
 from keras_transformer.layers.dropout import Dropout
 
 
@@ -73,7 +75,7 @@ class FeedForward(keras.layers.Layer):
         self._output_dense = keras.layers.Dense(
             self.d_model,
             kernel_initializer=self.output_kernel_initializer
-            or _copy(self.kernel_initializer),
+            or distinct(self.kernel_initializer, 1),
             dtype=self.dtype_policy,
             name="output_dense",
         )
@@ -97,6 +99,7 @@ class FeedForward(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "d_model": self.d_model,
@@ -112,11 +115,3 @@ class FeedForward(keras.layers.Layer):
             }
         )
         return config
-
-
-def _copy(initializer):
-    """A new instance of `initializer`, for `W_2` to draw its own values
-    (one unseeded Keras initializer repeats its numbers at every call)."""
-    if isinstance(initializer, keras.initializers.Initializer):
-        return initializer.__class__.from_config(initializer.get_config())
-    return initializer

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._quantization import config_dtype
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
@@ -86,6 +87,7 @@ class PatchEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "patch_size": self.patch_size,

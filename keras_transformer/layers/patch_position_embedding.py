@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._initializers import distinct
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
@@ -81,7 +82,7 @@ class PatchPositionEmbedding(keras.layers.Layer):
             self.class_token = self.add_weight(
                 name="class_token",
                 shape=(d_model,),
-                initializer=self.embeddings_initializer,
+                initializer=distinct(self.embeddings_initializer, 1),
             )
 
     def call(self, inputs, grid_size=None):

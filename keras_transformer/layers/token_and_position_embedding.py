@@ -6,6 +6,8 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._initializers import distinct
+from keras_transformer.layers._quantization import config_dtype
 from keras_transformer.layers.positional_encoding import PositionalEncoding
 
 POSITION_KINDS = ("sinusoidal", "learned")
@@ -104,7 +106,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             self._position_embedding = keras.layers.Embedding(
                 max_length,
                 d_model,
-                embeddings_initializer=self.embeddings_initializer,
+                embeddings_initializer=distinct(self.embeddings_initializer, 1),
                 dtype=self.dtype_policy,
                 name="position_embedding",
             )
@@ -126,8 +128,13 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     @property
     def token_embeddings(self):
         """The `(vocab_size, d_model)` token table (before the sqrt(d_model)
-        scaling), e.g. to tie an output layer to it."""
-        return self._token_embedding.embeddings
+        scaling), e.g. to tie an output layer to it. After `quantize`, the
+        table as the lookup sees it: the stored int8/int4 rows scaled back
+        to floats by the layer's own lookup."""
+        table = self._token_embedding
+        if table.quantization_mode is None:
+            return table.embeddings
+        return table(ops.arange(self.vocab_size, dtype="int32"))
 
     def call(self, inputs, start_index=0):
         length = inputs.shape[1]
@@ -137,8 +144,10 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         x = self._token_embedding(inputs)
         if valid is not None:
             # Traced: an id outside the vocabulary gives NaN, not the row
-            # an XLA gather would clamp it to.
-            x = ops.where(valid[..., None], x, ops.cast(float("nan"), x.dtype))
+            # an XLA gather would clamp it to. (`expand_dims`, not
+            # `valid[..., None]`: TFLite slices no booleans.)
+            valid = ops.expand_dims(valid, -1)
+            x = ops.where(valid, x, ops.cast(float("nan"), x.dtype))
         if self.scale_tokens:
             x = ops.multiply(x, ops.cast(math.sqrt(self.d_model), x.dtype))
         if self.position == "sinusoidal":
@@ -163,6 +172,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "vocab_size": self.vocab_size,
