@@ -170,9 +170,12 @@ def read_json_object(path, default_name=None):
     return path, value
 
 
-def run_parser(command, description, data_dir=False):
+QUANTIZATION_MODES = ("int8", "int4", "float8")
+
+
+def run_parser(command, description, data_dir=False, quantize=False):
     """The parser of `python -m zoo COMMAND RUN_DIR`: the run directory
-    and, with `data_dir`, `--data-dir`."""
+    and, with `data_dir`, `--data-dir`; with `quantize`, `--quantize`."""
     parser = ArgumentParser(
         prog=f"python -m zoo {command}", description=description
     )
@@ -181,4 +184,26 @@ def run_parser(command, description, data_dir=False):
         parser.add_argument(
             "--data-dir", type=DATA_DIR, help="local data folder"
         )
+    if quantize:
+        parser.add_argument(
+            "--quantize",
+            choices=QUANTIZATION_MODES,
+            help="evaluate the model with its kernels quantized to this "
+            "type (Keras' model.quantize); the figures go into "
+            "metrics.json under names that start with it, e.g. int8_",
+        )
     return parser
+
+
+def quantized(model, mode):
+    """`model` with its kernels quantized to `mode` (`None`: as it is)."""
+    if mode is not None:
+        model.quantize(mode)
+    return model
+
+
+def labelled(metrics, mode):
+    """`metrics` with each name prefixed by the quantization `mode`."""
+    if mode is None:
+        return metrics
+    return {f"{mode}_{name}": value for name, value in metrics.items()}

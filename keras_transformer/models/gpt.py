@@ -6,16 +6,24 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._quantization import config_dtype
+from keras_transformer.layers._quantization import float32_policy
 from keras_transformer.layers.decoder_layer import DecoderLayer
 from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
 from keras_transformer.models._boundary import InputChecks
+from keras_transformer.models._gpt_parts import GPT2_STD
+from keras_transformer.models._gpt_parts import TiedLogits
+from keras_transformer.models._gpt_parts import fresh_normal
+from keras_transformer.models._id_inputs import IdInputs
+from keras_transformer.models._id_inputs import id_spec
+from keras_transformer.models._lora import LoRA
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class GPT(InputChecks, keras.Model):
+class GPT(LoRA, IdInputs, InputChecks, keras.Model):
     """Decoder-only Transformer: token ids -> next-token logits.
 
     A stack of `DecoderLayer(use_cross_attention=False)` blocks: masked
@@ -58,7 +66,9 @@ class GPT(InputChecks, keras.Model):
             fewer parameters, a common choice for word-level vocabularies.
             Defaults to `False`.
         position: `"learned"` (default, as GPT) or `"sinusoidal"`.
-        activation: feed-forward activation. Defaults to `"gelu"`.
+        activation: feed-forward activation. Defaults to `"gelu"` (exact);
+            GPT-2 itself is `keras_transformer.activations.gelu_approximate`
+            with `tie_embeddings=True` (see `keras_transformer.interop`).
         layer_norm_epsilon: float. Defaults to `1e-5`.
         **kwargs: `keras.Model` arguments such as `name` and `dtype`.
 
@@ -73,6 +83,7 @@ class GPT(InputChecks, keras.Model):
     `[0, vocab_size)`) before Keras compiles the step: arrays at once,
     a `tf.data.Dataset` batch by batch in its pipeline. Inside a traced
     call the embedding's checks apply (see `TokenAndPositionEmbedding`).
+    `model.export(path)` serves int32 ids of any batch size and length.
 
     Returns:
         Float32 logits `(batch, length, vocab_size)`, also under mixed
@@ -130,7 +141,7 @@ class GPT(InputChecks, keras.Model):
             # GPT-2's start: both tables small (std 0.02), tokens unscaled,
             # so that positions count from the first step.
             embeddings_initializer=keras.initializers.RandomNormal(
-                stddev=_GPT2_STD
+                stddev=GPT2_STD
             ),
             scale_tokens=False,
             dtype=policy,
@@ -139,7 +150,7 @@ class GPT(InputChecks, keras.Model):
         self._embedding_dropout = Dropout(
             self.dropout_rate, dtype=policy, name="embedding_dropout"
         )
-        residual_std = _GPT2_STD / math.sqrt(2 * self.num_layers)
+        residual_std = GPT2_STD / math.sqrt(2 * self.num_layers)
         self._blocks = [
             DecoderLayer(
                 d_model,
@@ -150,8 +161,8 @@ class GPT(InputChecks, keras.Model):
                 use_cross_attention=False,
                 activation=self.activation,
                 layer_norm_epsilon=self.layer_norm_epsilon,
-                kernel_initializer=_fresh_normal(_GPT2_STD),
-                output_kernel_initializer=_fresh_normal(residual_std),
+                kernel_initializer=fresh_normal(GPT2_STD),
+                output_kernel_initializer=fresh_normal(residual_std),
                 dtype=policy,
                 name=f"decoder_layer_{i}",
             )
@@ -163,21 +174,21 @@ class GPT(InputChecks, keras.Model):
             )
         # float32 logits computed in float32, also under mixed precision.
         if self.tie_embeddings:
-            self._tied_head = _TiedLogits(
+            self._tied_head = TiedLogits(
                 lambda: self._embedding.token_embeddings, name="tied_head"
             )
         else:
             self._head = keras.layers.Dense(
                 vocab_size,
                 kernel_initializer=keras.initializers.RandomNormal(
-                    stddev=_GPT2_STD
+                    stddev=GPT2_STD
                 ),
-                dtype="float32",
+                dtype=float32_policy(policy),
                 name="head",
             )
         # The weights are made now, eagerly: the initializers' seed
         # generators cannot advance inside a compiled (XLA) function.
-        self.build()
+        self._build_for_ids()
 
     def build(self, inputs_shape=None):
         if self.built:
@@ -191,6 +202,9 @@ class GPT(InputChecks, keras.Model):
         if not self.tie_embeddings:
             self._head.build(tokens)
         self.built = True
+
+    def _id_specs(self):
+        return id_spec("inputs")
 
     def _check_ids(self, ids):
         _validation.check_model_ids(
@@ -330,6 +344,7 @@ class GPT(InputChecks, keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "vocab_size": self.vocab_size,
@@ -347,34 +362,6 @@ class GPT(InputChecks, keras.Model):
             }
         )
         return config
-
-
-# GPT-2's standard deviation of the projections and embeddings at start.
-_GPT2_STD = 0.02
-
-
-def _fresh_normal(stddev):
-    """N(0, stddev) drawing new values at every call (its seed generator
-    advances), so that the kernels one layer makes with it (Q, K and V of
-    an attention layer) differ: an unseeded Keras initializer repeats its
-    numbers at every call."""
-    return keras.initializers.RandomNormal(
-        stddev=stddev, seed=keras.random.SeedGenerator()
-    )
-
-
-class _TiedLogits(keras.layers.Layer):
-    """`x E^T` with the token table `E` read in float32: as a float32
-    layer, it reads the table outside the mixed-precision autocast of the
-    model's call. Holds no weights (`table` is a function, not tracked)."""
-
-    def __init__(self, table, **kwargs):
-        super().__init__(dtype="float32", **kwargs)
-        self._table = table
-
-    def call(self, x):
-        table = ops.convert_to_tensor(self._table())
-        return ops.matmul(ops.cast(x, "float32"), ops.transpose(table))
 
 
 def _ragged_ids(rows):

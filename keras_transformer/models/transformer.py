@@ -5,6 +5,8 @@ from keras import ops
 
 from keras_transformer.layers import _validation
 from keras_transformer.layers import masks
+from keras_transformer.layers._quantization import config_dtype
+from keras_transformer.layers._quantization import float32_policy
 from keras_transformer.layers.decoder_layer import DecoderLayer
 from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.encoder_layer import EncoderLayer
@@ -12,10 +14,13 @@ from keras_transformer.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
 from keras_transformer.models._boundary import InputChecks
+from keras_transformer.models._id_inputs import IdInputs
+from keras_transformer.models._id_inputs import id_spec
+from keras_transformer.models._lora import LoRA
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class Transformer(InputChecks, keras.Model):
+class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
     """Sequence-to-sequence Transformer: source ids -> encoder -> context;
     target ids so far + context -> decoder -> next-token logits.
 
@@ -62,6 +67,9 @@ class Transformer(InputChecks, keras.Model):
     `evaluate`, `predict` and the `*_on_batch` methods check both id
     tensors and the labels `y` (in `[0, tgt_vocab_size)`) before Keras
     compiles the step, a `tf.data.Dataset` batch by batch.
+
+    `model.export(path)` serves int32 ids of any batch size and length:
+    `serve((source, target))`, or `source=` and `target=` by signature.
 
     Returns:
         Float32 logits `(batch, tgt_len, tgt_vocab_size)`, also under
@@ -174,10 +182,13 @@ class Transformer(InputChecks, keras.Model):
                 name="decoder_norm",
             )
         self._head = keras.layers.Dense(
-            tgt_vocab_size, dtype="float32", name="head"
+            tgt_vocab_size, dtype=float32_policy(self.dtype_policy), name="head"
         )
+        self._build_for_ids()  # the weights exist from the start, as GPT's
 
     def build(self, inputs_shape=None):
+        if self.built:
+            return
         ids = (None, None)
         tokens = (None, None, self.d_model)
         self._src_embedding.build(ids)
@@ -192,11 +203,12 @@ class Transformer(InputChecks, keras.Model):
         self._head.build(tokens)
         self.built = True
 
+    def _id_specs(self):
+        return (id_spec("source"), id_spec("target"))
+
     # -- the two halves --
 
     def _check_ids(self, name, ids):
-        if not self.built:
-            self.build()
         _validation.check_model_ids(self.name, name, ids, self._limit(name))
 
     def _limit(self, name):
@@ -316,7 +328,6 @@ class Transformer(InputChecks, keras.Model):
             )
         context, padding = self.encode(src_ids, training=False)
         batch = ops.shape(context)[0]
-        # (`encode` built the model if it was not built yet.)
         state = {"context_padding_mask": padding}
         for i, layer in enumerate(self._decoder_layers):
             state[f"cross_cache_{i}"] = layer.compute_cross_attention_cache(
@@ -350,6 +361,7 @@ class Transformer(InputChecks, keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "src_vocab_size": self.src_vocab_size,

@@ -5,6 +5,8 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import _validation
+from keras_transformer.layers._quantization import config_dtype
+from keras_transformer.layers._quantization import float32_policy
 from keras_transformer.layers.dropout import Dropout
 from keras_transformer.layers.encoder_layer import EncoderLayer
 from keras_transformer.layers.patch_embedding import PatchEmbedding
@@ -12,6 +14,7 @@ from keras_transformer.layers.patch_position_embedding import (
     PatchPositionEmbedding,
 )
 from keras_transformer.models._boundary import InputChecks
+from keras_transformer.models._lora import LoRA
 
 
 def _pair(name, value):
@@ -27,7 +30,7 @@ def _pair(name, value):
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class VisionTransformer(InputChecks, keras.Model):
+class VisionTransformer(LoRA, InputChecks, keras.Model):
     """Image classifier: patches -> class token + positions -> encoder ->
     layer norm -> linear head on the class token.
 
@@ -144,7 +147,7 @@ class VisionTransformer(InputChecks, keras.Model):
             epsilon=self.layer_norm_epsilon, dtype=policy, name="final_norm"
         )
         self._head = keras.layers.Dense(
-            num_classes, dtype="float32", name="head"
+            num_classes, dtype=float32_policy(self.dtype_policy), name="head"
         )
 
     def build(self, images_shape=None):
@@ -214,6 +217,7 @@ class VisionTransformer(InputChecks, keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config["dtype"] = config_dtype(self)
         config.update(
             {
                 "image_size": list(self.image_size),

@@ -89,12 +89,14 @@ def evaluate_main(argv=None):
         "Validation loss (nats per character) of a GPT run "
         "over the whole validation split.",
         data_dir=True,
+        quantize=True,
     )
     args = parser.parse_args(argv)
 
     import numpy as np
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
+    model = cli.quantized(model, args.quantize)
     text = recipe.loaded(
         gpt_data.load, cfg, args.data_dir or record.get("data_dir")
     )
@@ -103,12 +105,16 @@ def evaluate_main(argv=None):
     loss, accuracy = model.evaluate(
         gpt_data.all_windows(val, cfg.context), verbose=0
     )
+    kernels = f", {args.quantize} kernels" if args.quantize else ""
     print(
         f"{cfg.dataset} validation loss: {loss:.4f} nats per character "
-        f"(accuracy {accuracy:.4f}; model {run.model})"
+        f"(accuracy {accuracy:.4f}; model {run.model}{kernels})"
     )
     run.write_metrics(
-        {"val_loss": float(loss), "val_accuracy": float(accuracy)}
+        cli.labelled(
+            {"val_loss": float(loss), "val_accuracy": float(accuracy)},
+            args.quantize,
+        )
     )
     return loss
 

@@ -80,10 +80,14 @@ def bleu(hypotheses, references):
     return result.score, str(metric.get_signature()), str(result)
 
 
-def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
+def evaluate_run(
+    run_dir, data_dir=None, beam_size=None, verbose=True, quantize=None
+):
     """`test_bleu` for a run on disk: loads its model, tokenizers and
-    Multi30k test2016."""
+    Multi30k test2016; with `quantize` ("int8", ...), of the model with
+    its kernels quantized."""
     run, record, cfg, model, tokenizers = load_run(run_dir)
+    model = cli.quantized(model, quantize)
     pairs = recipe.loaded(
         tr_data.load_pairs,
         cfg,
@@ -101,17 +105,26 @@ def evaluate_run(run_dir, data_dir=None, beam_size=None, verbose=True):
         beam_size,
         verbose,
         pair=f"{record['src']}->{record['tgt']}",
+        label=quantize,
     )
-    return run.write_metrics(scores)
+    return run.write_metrics(cli.labelled(scores, quantize))
 
 
 def test_bleu(
-    run, cfg, model, tokenizers, test, beam_size=None, verbose=True, pair=""
+    run,
+    cfg,
+    model,
+    tokenizers,
+    test,
+    beam_size=None,
+    verbose=True,
+    pair="",
+    label=None,
 ):
     """Decodes the test pairs `test` (sources, references), writes
-    `test2016.hyp.txt` into the run directory, prints the sacreBLEU line
-    and signature (`pair` names the languages there). Returns the scores
-    for metrics.json."""
+    `test2016.hyp.txt` (with a `label`, `test2016.LABEL.hyp.txt`) into the
+    run directory, prints the sacreBLEU line and signature (`pair` names
+    the languages there). Returns the scores for metrics.json."""
     import time
 
     sources, references = test
@@ -131,9 +144,10 @@ def test_bleu(
     start = time.perf_counter()
     hypotheses = translate_all(translator, sources, verbose=verbose)
     seconds = time.perf_counter() - start
-    files.write_text(
-        run.path / "test2016.hyp.txt", "\n".join(hypotheses) + "\n"
+    hyp_path = run.path / (
+        f"test2016.{label}.hyp.txt" if label else "test2016.hyp.txt"
     )
+    files.write_text(hyp_path, "\n".join(hypotheses) + "\n")
     score, signature, details = bleu(hypotheses, references)
     scores = {
         "test2016_bleu": round(score, 2),
@@ -151,7 +165,7 @@ def test_bleu(
         f"{pair + ' ' if pair else ''}test2016 BLEU {score:.2f} "
         f"(beam {translator.beam_size}, "
         f"{len(sources)} sentences decoded in {seconds:.0f} s); "
-        f"hypotheses in {run.path / 'test2016.hyp.txt'}"
+        f"hypotheses in {hyp_path}"
     )
     return scores
 
@@ -161,6 +175,7 @@ def evaluate_main(argv=None):
         "evaluate",
         "sacreBLEU of a translation run on Multi30k test2016.",
         data_dir=True,
+        quantize=True,
     )
     parser.add_argument(
         "--beam-size",
@@ -168,7 +183,9 @@ def evaluate_main(argv=None):
         help="1 = greedy (default: the preset's)",
     )
     args = parser.parse_args(argv)
-    return evaluate_run(args.run_dir, args.data_dir, args.beam_size)
+    return evaluate_run(
+        args.run_dir, args.data_dir, args.beam_size, quantize=args.quantize
+    )
 
 
 def _file_name(text):

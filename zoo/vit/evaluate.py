@@ -25,10 +25,12 @@ def evaluate_main(argv=None):
         "evaluate",
         "Test accuracy of a run's saved model.",
         data_dir=True,
+        quantize=True,
     )
     args = parser.parse_args(argv)
 
     run, record, cfg, model = load_run(args.run_dir)
+    model = cli.quantized(model, args.quantize)
     data = recipe.loaded(
         vit_data.load, cfg, args.data_dir or record.get("data_dir")
     )
@@ -37,10 +39,13 @@ def evaluate_main(argv=None):
     model.compile(metrics=["accuracy"])
     results = model.evaluate(test, return_dict=True, verbose=0)
     accuracy = float(results["accuracy"])
-    run.write_metrics({"evaluate_test_accuracy": accuracy})
+    run.write_metrics(
+        cli.labelled({"evaluate_test_accuracy": accuracy}, args.quantize)
+    )
+    kernels = f", {args.quantize} kernels" if args.quantize else ""
     print(
         f"{cfg.dataset} test accuracy: {accuracy:.4f} "
-        f"({len(data[1][1])} images, model {run.model})"
+        f"({len(data[1][1])} images, model {run.model}{kernels})"
     )
     return accuracy
 
