@@ -12,7 +12,7 @@ def _pyplot():
         import matplotlib
     except ImportError as e:
         raise ImportError(
-            "Plotting needs matplotlib: pip install 'keras-transformer[zoo]'"
+            "Plotting needs matplotlib: pip install 'keras3-transformer[zoo]'"
         ) from e
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
