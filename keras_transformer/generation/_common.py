@@ -24,19 +24,86 @@ def compile_loop(model, key, make_fn, jit_compile):
 
     The function reaches the model through a weak reference, so that the
     cache entry does not keep the model alive: it goes with the model.
-    Only TensorFlow compiles here (`tf.function`, XLA when `jit_compile`);
-    other backends run the loop eagerly.
+    Each backend compiles here, and only here:
+
+    - TensorFlow: `tf.function`, with XLA when `jit_compile`;
+    - JAX: `jax.jit` when `jit_compile`, else eager. The model's
+      variables are arguments of the compiled function (read through a
+      `keras.StatelessScope`), not constants baked into it: a later
+      change of the weights is seen, and does not recompile;
+    - PyTorch: eager, without autograd. `torch.compile` breaks the graph
+      at every step of the decoding loop (a Python `while` on a tensor
+      condition): on a small GPT it took two minutes to compile and then
+      sampled 3x slower than eager (see
+      `benchmarks/generation_backends.py`).
     """
     functions = _compiled.setdefault(model, {})
     key = key + (jit_compile,)
     if key not in functions:
-        fn = make_fn(weakref.ref(model))
-        if keras.backend.backend() == "tensorflow":
+        model_ref = weakref.ref(model)
+        fn = make_fn(model_ref)
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
             import tensorflow as tf
 
             fn = tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
+        elif backend == "jax" and jit_compile:
+            fn = _jax_jit(fn, model_ref)
+        elif backend == "torch":
+            fn = _torch_no_grad(fn)
         functions[key] = fn
     return functions[key]
+
+
+def _layers(model):
+    """The Keras layers that hold the decoder's weights: the model itself,
+    or, for a plain object wrapping models, its attributes that are."""
+    if isinstance(model, keras.Layer):
+        return [model]
+    attributes = getattr(model, "__dict__", {}).values()
+    return [v for v in attributes if isinstance(v, keras.Layer)]
+
+
+def _variables(model):
+    found = {}
+    for layer in _layers(model):
+        for variable in layer.variables:
+            found.setdefault(id(variable), variable)
+    return list(found.values())
+
+
+def _jax_jit(fn, model_ref):
+    """`fn` under `jax.jit`, with the model's variables passed in."""
+    import jax
+
+    def stateless(values, *args):
+        state = list(zip(_variables(model_ref()), values, strict=True))
+        with keras.StatelessScope(state_mapping=state):
+            return fn(*args)
+
+    jitted = jax.jit(stateless)
+
+    def run(*args):
+        model = model_ref()
+        if not all(layer.built for layer in _layers(model)):
+            # A model that builds itself on its first call creates its
+            # variables now, eagerly: there is none to pass in yet.
+            return fn(*args)
+        return jitted([v.value for v in _variables(model)], *args)
+
+    return run
+
+
+def _torch_no_grad(fn):
+    """`fn` without autograd: decoding needs no gradients, and recording
+    them would keep every step's activations alive."""
+    import torch
+
+    def run(*args):
+        with torch.no_grad():
+            return fn(*args)
+
+    return run
 
 
 def batch_size(inputs):

@@ -80,7 +80,8 @@ def beam_search(
         length_penalty: float `alpha` >= 0; 0 compares raw scores.
         pad_id: int. Written after a hypothesis has finished.
         return_all_beams: bool. Return every beam, best first.
-        jit_compile: bool. Compile the loop with XLA.
+        jit_compile: bool. Compile the loop with XLA (TensorFlow, JAX);
+            PyTorch runs it eagerly either way.
 
     Raises:
         ValueError: for the settings `greedy_search` checks, a

@@ -10,6 +10,7 @@ kept tokens only. The public `top_k_filter` and `top_p_filter` write
 from keras import ops
 
 from keras_transformer.generation._common import MASKED
+from keras_transformer.generation._random import uniform
 
 
 def apply_repetition_penalty(logits, seen, penalty):
@@ -72,17 +73,10 @@ def top_p_filter(logits, p):
 
 
 def _uniform(shape, seed, step):
-    """Uniform floats strictly inside (0, 1), a function of (seed, step)
-    and the position in `shape`. 23 random bits: `(k + 0.5) / 2^23` is
-    exact in float32, so the largest value is 1 - 2^-24, never 1 (where
-    the Gumbel noise would be infinite)."""
-    import tensorflow as tf
-
-    from keras_transformer._backend import random_bits
-
-    bits = random_bits(tf, shape, tf.stack([seed, step]))
-    top = tf.cast(tf.bitwise.right_shift(bits, 9), tf.float32)
-    return (top + 0.5) * (1.0 / 2**23)
+    """Uniform floats strictly inside (0, 1) of `shape` `(batch, vocab)`,
+    a function of `(seed, step)` and the position in `shape`, the same on
+    every backend (see `keras_transformer.generation._random`)."""
+    return uniform(seed, step, shape[0], shape[1])
 
 
 def pick_next_token(logits, seen, step, seed, settings):

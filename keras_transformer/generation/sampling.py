@@ -4,9 +4,11 @@
 The model is any decoder with `start_decoding(batch_size, max_length)`
 and `decode_step(state, token_ids, index)` (see `keras_transformer.models.GPT`):
 the prompt goes through in one pass (prefill), then one cached step per
-token. The loop is compiled as one graph on TensorFlow (XLA by default).
-How each token is picked is in `next_token`; what happens to a prompt
-longer than the window leaves room for is in `prompts`.
+token. The loop is compiled once per model and setting (XLA on
+TensorFlow and JAX by default, eager on PyTorch; see
+`_common.compile_loop`). How each token is picked is in `next_token`;
+what happens to a prompt longer than the window leaves room for is in
+`prompts`.
 
 Prompts of different lengths are right-padded. The prefill covers the
 shortest prompt; from there every row advances one position per step,
@@ -109,8 +111,11 @@ def sample(
     At each step the next-token logits go through, in order: the
     repetition penalty, `temperature` (0 picks the most likely token:
     greedy), `top_k`, then `top_p`, and one token is drawn. The same
-    `seed` gives the same tokens; each step's random numbers depend only
-    on `(seed, step)` and the batch shape.
+    `seed` gives the same tokens, compiled or not: each draw's random
+    numbers depend only on `(seed, step)`, the row's index and the token,
+    and are the same on every backend (see
+    `keras_transformer.generation._random`); only logits that backends
+    round differently could tell them apart.
 
     Args:
         model: a decoder-only model such as `keras_transformer.models.GPT`.
@@ -130,7 +135,8 @@ def sample(
         pad_id: int. Fills rows after they stop.
         use_cache: bool. `False` re-runs the model over the whole prefix
             at every step (slow, eager; a reference for tests).
-        jit_compile: bool. Compile the cached loop with XLA.
+        jit_compile: bool. Compile the cached loop with XLA (TensorFlow,
+            JAX); PyTorch runs it eagerly either way.
         long_prompt: `"error"` (default) or `"crop"`: what happens to a
             prompt longer than `model.max_length - max_new_tokens` tokens
             (see `keras_transformer.generation.fit_prompts`): a
@@ -179,7 +185,8 @@ def sample(
             ops.convert_to_tensor(lengths),
             ops.convert_to_tensor(int(seed), "int32"),
         )
-    return _new_tokens(np.asarray(tokens), np.asarray(ends), lengths, loop)
+    tokens, ends = ops.convert_to_numpy(tokens), ops.convert_to_numpy(ends)
+    return _new_tokens(tokens, ends, lengths, loop)
 
 
 def sample_padded(
@@ -288,8 +295,11 @@ def _advance(rows, logits, i, prompt_lengths, seed, loop):
     token = ops.where(forced, rows.tokens[:, i], drawn)
     token = ops.where(rows.done, loop.pad_id, token)
     live = ops.logical_not(rows.done)
+    # A stopped row's `pad_id` may be no id of the model (PyTorch's
+    # one_hot rejects it): it is seen by no row, as `live` says.
+    in_vocab = ops.clip(token, 0, vocab - 1)
     new_seen = ops.logical_and(
-        ops.cast(ops.one_hot(token, vocab), "bool"), live[:, None]
+        ops.cast(ops.one_hot(in_vocab, vocab), "bool"), live[:, None]
     )
     # -1 matches no token: an empty stop list stops nothing.
     stops = ops.convert_to_tensor(list(loop.stop_token_ids) or [-1], "int32")
@@ -340,15 +350,20 @@ def _cached_loop(model, ids, lengths, seed, total, loop):
 
 
 def _uncached_loop(model, ids, lengths, seed, loop):
-    """The same loop re-running `model` over the whole prefix each step."""
+    """The same loop re-running `model` over the whole prefix each step.
+
+    The model sees the rows at their full width, the positions after the
+    prefix included: the causal mask keeps them out of the logits read,
+    and one shape lets a backend that compiles each op per shape (JAX)
+    compile it once."""
     total = ids.shape[1] + loop.max_new_tokens
     seed = ops.convert_to_tensor(int(seed), "int32")
     lengths = ops.convert_to_tensor(lengths)
     vocab = model.vocab_size
     rows = _start(ops.convert_to_tensor(ids), lengths, loop, vocab)
     for i in range(loop.prefill, total):
-        prefix = ops.clip(rows.tokens[:, :i], 0, vocab - 1)  # see above
-        logits = model(prefix, training=False)[:, -1]
+        fed = ops.clip(rows.tokens, 0, vocab - 1)  # see above
+        logits = model(fed, training=False)[:, i - 1]
         position = ops.convert_to_tensor(i, "int32")
         _, rows = _advance(
             rows, ops.cast(logits, "float32"), position, lengths, seed, loop

@@ -2,13 +2,32 @@
 
 import numpy as np
 import pytest
+from keras import ops
 
-from keras_transformer.generation import beam_search
-from keras_transformer.generation import greedy_search
-from keras_transformer.generation import length_normalizer
+from keras_transformer import generation
 from keras_transformer.models import Transformer
 
 START, END = 2, 3
+
+
+def greedy_search(*args, **kwargs):
+    """`generation.greedy_search`, its results as NumPy arrays."""
+    return tuple(
+        map(ops.convert_to_numpy, generation.greedy_search(*args, **kwargs))
+    )
+
+
+def beam_search(*args, **kwargs):
+    """`generation.beam_search`, its results as NumPy arrays."""
+    return tuple(
+        map(ops.convert_to_numpy, generation.beam_search(*args, **kwargs))
+    )
+
+
+def length_normalizer(lengths, length_penalty):
+    return ops.convert_to_numpy(
+        generation.length_normalizer(lengths, length_penalty)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +76,11 @@ def sources(batch=6, length=8, seed=0):
 def model_score(model, src, tokens):
     """Sum of log-probabilities of `tokens` (up to END) under teacher
     forcing: an independent check of the scores a search reports."""
-    from keras import ops
-
     tgt_in = np.concatenate(
         [np.full((len(tokens), 1), START, "int32"), tokens[:, :-1]], axis=1
     )
     logits = model((src, tgt_in))
-    log_probs = np.asarray(ops.log_softmax(logits, axis=-1))
+    log_probs = ops.convert_to_numpy(ops.log_softmax(logits, axis=-1))
     picked = np.take_along_axis(log_probs, tokens[..., None], -1)[..., 0]
     ended = np.cumsum(tokens == END, axis=1) - (tokens == END)
     return np.where(ended == 0, picked, 0.0).sum(axis=1)
@@ -82,7 +99,6 @@ def test_cached_greedy_equals_uncached_greedy(model):
 def test_greedy_scores_are_the_model_scores(model):
     src = sources()
     tokens, scores = greedy_search(model, src, 10, START, END)
-    tokens = np.asarray(tokens)
     # Some rows end and are padded after END; the rest run to max_length.
     assert (tokens == END).any()
     np.testing.assert_allclose(
@@ -113,13 +129,12 @@ def test_beam_search_never_scores_below_greedy(model):
     tokens, scores = beam_search(
         model, src, 12, START, END, beam_size=4, length_penalty=0.0
     )
-    greedy_scores, scores = np.asarray(greedy_scores), np.asarray(scores)
     assert np.all(scores >= greedy_scores - 1e-4)
     # The search finds better hypotheses for some rows, and reports
     # their true model scores.
     assert np.any(scores > greedy_scores + 1e-3)
     np.testing.assert_allclose(
-        scores, model_score(model, src, np.asarray(tokens)), atol=1e-4
+        scores, model_score(model, src, tokens), atol=1e-4
     )
 
 
@@ -128,11 +143,10 @@ def test_all_beams_are_sorted_and_distinct(model):
     tokens, scores = beam_search(
         model, src, 10, START, END, beam_size=3, return_all_beams=True
     )
-    tokens, scores = np.asarray(tokens), np.asarray(scores)
     assert tokens.shape == (6, 3, 10) and scores.shape == (6, 3)
     lengths = np.argmax(tokens == END, axis=-1) + 1
     lengths = np.where((tokens == END).any(-1), lengths, 10)
-    normalized = scores / np.asarray(length_normalizer(lengths, 0.6))
+    normalized = scores / length_normalizer(lengths, 0.6)
     assert np.all(np.diff(normalized, axis=1) <= 1e-5)
     for row in tokens:
         assert len({tuple(beam) for beam in row}) == 3
@@ -167,16 +181,12 @@ class EndsAt:
         self.tgt_vocab_size = model.tgt_vocab_size
 
     def start_decoding(self, inputs, max_length):
-        from keras import ops
-
         state = self.model.start_decoding(inputs, max_length)
         rows = ops.arange(ops.shape(inputs)[0], dtype="int32")
         state["end_step"] = 2 + rows % 4
         return state
 
     def decode_step(self, state, token_ids, index):
-        from keras import ops
-
         logits, new_state = self.model.decode_step(state, token_ids, index)
         end = ops.equal(ops.arange(ops.shape(logits)[-1]), END)[None, :]
         now = ops.equal(state["end_step"], index)[:, None]
@@ -195,7 +205,7 @@ def test_tokens_after_end_are_padding(model, search):
         tokens, _ = greedy_search(ending, src, 10, START, END, pad_id=0)
     else:
         tokens, _ = beam_search(ending, src, 10, START, END, pad_id=0)
-    for row, out in enumerate(np.asarray(tokens)):
+    for row, out in enumerate(tokens):
         ends = np.flatnonzero(out == END)
         assert len(ends) and ends[0] == 2 + row % 4, (row, out)
         assert np.all(out[ends[0] + 1 :] == 0), (row, out)
@@ -251,6 +261,10 @@ def test_models_declare_their_self_attention_caches(model):
     assert len(keys) == model.num_decoder_layers
     # The rest depends on the source only: it is the same for any target.
     _, stepped = model.decode_step(state, np.full((6, 1), START, "int32"), 0)
+    state, stepped = (
+        {k: ops.convert_to_numpy(t) for k, t in s.items()}
+        for s in (state, stepped)
+    )
     for name in set(state) - set(keys):
         np.testing.assert_array_equal(stepped[name], state[name])
     for name in keys:
