@@ -11,7 +11,10 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from tests.backend import compiled
+from tests.backend import value_and_gradients
 
 MIXED_TOLERANCE = {"mixed_float16": 2e-2, "mixed_bfloat16": 1e-1}
 
@@ -94,8 +97,9 @@ def run_layer_test(
     computed = layer.compute_output_shape(tuple(input_shape))
     assert tuple(computed) == tuple(expected_output_shape)
     model = keras.Model(symbolic_inputs, symbolic)
+    eager = ops.convert_to_numpy(eager)
     np.testing.assert_allclose(
-        np.asarray(first(model(arrays))), np.asarray(eager), atol=tolerance
+        ops.convert_to_numpy(first(model(arrays))), eager, atol=tolerance
     )
 
     # 2. The config survives a round trip.
@@ -112,8 +116,8 @@ def run_layer_test(
         model.save(path)
         reloaded = keras.saving.load_model(path)
     np.testing.assert_allclose(
-        np.asarray(first(reloaded(arrays))),
-        np.asarray(first(model(arrays))),
+        ops.convert_to_numpy(first(reloaded(arrays))),
+        ops.convert_to_numpy(first(model(arrays))),
         atol=1e-6,
     )
 
@@ -125,21 +129,22 @@ def run_layer_test(
 
     # 5. Every trainable weight gets a finite gradient.
     probe = np.random.default_rng(1).normal(size=eager.shape).astype("float32")
-    with tf.GradientTape() as tape:
+
+    def loss():
         out = first(call_layer(layer, arrays, call_kwargs))
-        loss = tf.reduce_sum(tf.cast(out, "float32") * probe)
-    grads = tape.gradient(loss, [w.value for w in layer.trainable_weights])
+        return ops.sum(ops.cast(out, "float32") * ops.convert_to_tensor(probe))
+
+    _, grads = value_and_gradients(loss, layer.trainable_weights)
     for weight, grad in zip(layer.trainable_weights, grads, strict=True):
         assert grad is not None, f"no gradient for {weight.path}"
-        grad = tf.convert_to_tensor(grad)  # embeddings give IndexedSlices
-        assert np.all(np.isfinite(np.asarray(grad))), weight.path
+        assert np.all(np.isfinite(grad)), weight.path
 
-    # 6. XLA gives the same outputs as eager.
-    compiled = tf.function(
-        lambda a: first(call_layer(layer, a, call_kwargs)), jit_compile=True
-    )
+    # 6. The call compiled into one graph gives the same outputs as eager:
+    #    XLA on TensorFlow and JAX; PyTorch runs it eagerly unless
+    #    KERAS_TRANSFORMER_TORCH_COMPILE=1 (see `tests.backend.compiled`).
+    step = compiled(lambda a: first(call_layer(layer, a, call_kwargs)), layer)
     np.testing.assert_allclose(
-        np.asarray(compiled(arrays)), np.asarray(eager), atol=tolerance * 10
+        ops.convert_to_numpy(step(arrays)), eager, atol=tolerance * 10
     )
 
     # 7. Mixed precision: float32 weights, outputs in the compute dtype, and
@@ -152,10 +157,11 @@ def run_layer_test(
         mixed.set_weights(layer.get_weights())
         out = first(call_layer(mixed, arrays, call_kwargs))
         if keras.backend.is_float_dtype(eager.dtype):
-            assert out.dtype == keras.dtype_policies.get(policy).compute_dtype
-        values = np.asarray(tf.cast(out, "float32"))
+            dtype = keras.backend.standardize_dtype(out.dtype)
+            assert dtype == keras.dtype_policies.get(policy).compute_dtype
+        values = ops.convert_to_numpy(ops.cast(out, "float32"))
         assert np.all(np.isfinite(values)), policy
-        np.testing.assert_allclose(values, np.asarray(eager), atol=atol)
+        np.testing.assert_allclose(values, eager, atol=atol)
     return layer
 
 
@@ -176,8 +182,8 @@ def assert_padding_invariant(
     where = ~mask.reshape(mask.shape + (1,) * (target.ndim - mask.ndim))
     changed[tensor_name] = np.where(where, noise, target).astype(target.dtype)
     assert not np.array_equal(changed[tensor_name], target)
-    before = np.asarray(first(call_layer(layer, arrays, call_kwargs)))
-    after = np.asarray(first(call_layer(layer, changed, call_kwargs)))
+    before = ops.convert_to_numpy(first(call_layer(layer, arrays, call_kwargs)))
+    after = ops.convert_to_numpy(first(call_layer(layer, changed, call_kwargs)))
     if tensor_name == "inputs":
         keep = mask  # outputs at padded query positions may change
     else:

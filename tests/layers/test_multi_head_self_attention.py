@@ -1,10 +1,12 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from keras_transformer.layers import MultiHeadSelfAttention
 from tests import reference
+from tests.backend import compiled
+from tests.backend import value_and_gradients
 from tests.layer_test_case import run_layer_test
 
 B, T, D, H = 2, 6, 8, 2
@@ -61,8 +63,12 @@ def test_matches_numpy_reference(masked, return_scores):
     if return_scores:
         result, weights = result
         # Per head: weights[b, h] is softmax(Q_h K_h^T / sqrt(d_k)).
-        np.testing.assert_allclose(weights, expected_weights, atol=1e-5)
-    np.testing.assert_allclose(result, expected, atol=1e-5)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(weights), expected_weights, atol=1e-5
+        )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(result), expected, atol=1e-5
+    )
 
 
 def test_scaling_uses_head_width():
@@ -71,6 +77,7 @@ def test_scaling_uses_head_width():
     layer = make_layer()
     x = inputs()
     _, weights = layer(x, return_attention_scores=True)
+    weights = ops.convert_to_numpy(weights)
     (wq, bq), (wk, bk), _, _ = reference.attention_weights(layer)
     q = np.einsum("btd,dhk->bthk", x, wq) + bq
     k = np.einsum("bsd,dhk->bshk", x, wk) + bk
@@ -91,19 +98,20 @@ def test_causal_mask_hides_the_future():
     before, weights = layer(
         x, use_causal_mask=True, return_attention_scores=True
     )
-    after = layer(changed, use_causal_mask=True)
+    before = ops.convert_to_numpy(before)
+    after = ops.convert_to_numpy(layer(changed, use_causal_mask=True))
     np.testing.assert_allclose(after[:, : t + 1], before[:, : t + 1], atol=1e-6)
     assert not np.allclose(after[:, t + 1 :], before[:, t + 1 :])
     upper = np.triu(np.ones((T, T), bool), k=1)
-    assert np.all(np.asarray(weights)[:, :, upper] == 0.0)
+    assert np.all(ops.convert_to_numpy(weights)[:, :, upper] == 0.0)
 
 
 def test_implicit_keras_mask_is_honoured():
     layer = make_layer()
     x = inputs()
-    explicit = layer(x, padding_mask=pad_mask())
-    implicit = layer(x, mask=pad_mask())
-    unmasked = layer(x)
+    explicit = ops.convert_to_numpy(layer(x, padding_mask=pad_mask()))
+    implicit = ops.convert_to_numpy(layer(x, mask=pad_mask()))
+    unmasked = ops.convert_to_numpy(layer(x))
     np.testing.assert_allclose(implicit, explicit, atol=1e-6)
     assert not np.allclose(unmasked[0], explicit[0])  # row 0 has padding
 
@@ -113,7 +121,9 @@ def test_explicit_padding_mask_wins_over_implicit():
     x = inputs()
     everything = np.ones((B, T), bool)
     out = layer(x, padding_mask=everything, mask=pad_mask())
-    np.testing.assert_allclose(out, layer(x), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(out), ops.convert_to_numpy(layer(x)), atol=1e-6
+    )
 
 
 def decode_step_by_step(layer, x, padding_mask=None, chunks=None):
@@ -129,7 +139,7 @@ def decode_step_by_step(layer, x, padding_mask=None, chunks=None):
             cache=cache,
             cache_index=start,
         )
-        outputs.append(np.asarray(out))
+        outputs.append(ops.convert_to_numpy(out))
         start += size
     return np.concatenate(outputs, axis=1)
 
@@ -137,7 +147,7 @@ def decode_step_by_step(layer, x, padding_mask=None, chunks=None):
 def test_cache_equals_full_sequence():
     layer = make_layer()
     x = inputs()
-    full = layer(x, use_causal_mask=True)
+    full = ops.convert_to_numpy(layer(x, use_causal_mask=True))
     np.testing.assert_allclose(decode_step_by_step(layer, x), full, atol=1e-5)
     # A prompt of three tokens at once (prefill), then one at a time.
     np.testing.assert_allclose(
@@ -150,7 +160,9 @@ def test_cache_with_left_padding_equals_full_sequence():
     x = inputs()
     mask = np.ones((B, T), bool)
     mask[0, :2] = False  # a shorter prompt, padded on the left
-    full = layer(x, padding_mask=mask, use_causal_mask=True)
+    full = ops.convert_to_numpy(
+        layer(x, padding_mask=mask, use_causal_mask=True)
+    )
     stepped = decode_step_by_step(layer, x, padding_mask=mask)
     np.testing.assert_allclose(stepped[0, 2:], full[0, 2:], atol=1e-5)
     np.testing.assert_allclose(stepped[1], full[1], atol=1e-5)
@@ -159,18 +171,21 @@ def test_cache_with_left_padding_equals_full_sequence():
 def test_cache_step_compiles_with_a_tensor_index():
     layer = make_layer()
     x = inputs()
-    full = layer(x, use_causal_mask=True)
+    full = ops.convert_to_numpy(layer(x, use_causal_mask=True))
 
-    @tf.function(jit_compile=True)
     def step(token, cache, index):
         return layer(
             token, use_causal_mask=True, cache=cache, cache_index=index
         )
 
+    step = compiled(step, layer)
     cache = layer.init_cache(B, T)
     for i in range(T):
-        out, cache = step(x[:, i : i + 1], cache, tf.constant(i))
-        np.testing.assert_allclose(out[:, 0], full[:, i], atol=1e-5)
+        index = ops.convert_to_tensor(i, "int32")
+        out, cache = step(x[:, i : i + 1], cache, index)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(out)[:, 0], full[:, i], atol=1e-5
+        )
 
 
 @pytest.mark.parametrize(
@@ -182,14 +197,19 @@ def test_all_padding_row_stays_finite(policy):
     mask = np.ones((B, T), bool)
     mask[0] = False  # every key of row 0 is padding
     for scores in (False, True):
-        with tf.GradientTape() as tape:
+
+        def output(scores=scores):
             out = layer(x, padding_mask=mask, return_attention_scores=scores)
             out = out[0] if scores else out
-            loss = tf.reduce_sum(tf.cast(out, "float32"))
-        grads = tape.gradient(loss, [w.value for w in layer.trainable_weights])
-        assert np.all(np.isfinite(np.asarray(tf.cast(out, "float32"))))
+            return ops.cast(out, "float32")
+
+        assert np.all(np.isfinite(ops.convert_to_numpy(output())))
+        loss, grads = value_and_gradients(
+            lambda: ops.sum(output()), layer.trainable_weights
+        )
+        assert np.isfinite(loss)
         for grad in grads:
-            assert np.all(np.isfinite(np.asarray(grad)))
+            assert grad is not None and np.all(np.isfinite(grad))
 
 
 def test_dropout_follows_training():
@@ -198,12 +218,20 @@ def test_dropout_follows_training():
     plain.set_weights(layer.get_weights())
     x = inputs()
     np.testing.assert_allclose(
-        layer(x, training=False), plain(x, training=False), atol=1e-6
+        ops.convert_to_numpy(layer(x, training=False)),
+        ops.convert_to_numpy(plain(x, training=False)),
+        atol=1e-6,
     )
     _, weights = layer(x, training=True, return_attention_scores=True)
-    assert not np.allclose(layer(x, training=True), plain(x), atol=1e-3)
+    assert not np.allclose(
+        ops.convert_to_numpy(layer(x, training=True)),
+        ops.convert_to_numpy(plain(x)),
+        atol=1e-3,
+    )
     # Returned weights are the softmax before dropout: rows sum to one.
-    np.testing.assert_allclose(np.sum(weights, -1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        np.sum(ops.convert_to_numpy(weights), -1), 1.0, atol=1e-5
+    )
 
 
 def test_errors_name_the_argument():
@@ -226,7 +254,8 @@ def test_key_dim_may_differ_from_d_model_over_heads():
     layer = MultiHeadSelfAttention(num_heads=3, key_dim=5)
     out = layer(np.zeros((1, 4, 10), "float32"))
     assert out.shape == (1, 4, 10)
-    assert tuple(layer.query_kernel.shape) == (10, 15)
+    assert tuple(layer.query_projection.kernel.shape) == (10, 3, 5)
+    assert tuple(layer.output_projection.kernel.shape) == (3, 5, 10)
 
 
 def test_symbolic_call_can_return_scores():
@@ -244,10 +273,17 @@ def test_output_kernel_initializer_starts_w_o_only():
         output_kernel_initializer=keras.initializers.Constant(0.3),
     )
     layer.build((B, T, D))
-    for kernel in (layer.query_kernel, layer.key_kernel, layer.value_kernel):
-        np.testing.assert_array_equal(kernel, np.full((D, D), 0.1, "float32"))
+    heads = (H, D // H)
+    for projection in (
+        layer.query_projection,
+        layer.key_projection,
+        layer.value_projection,
+    ):
+        np.testing.assert_array_equal(
+            projection.kernel, np.full((D,) + heads, 0.1, "float32")
+        )
     np.testing.assert_array_equal(
-        layer.output_kernel, np.full((D, D), 0.3, "float32")
+        layer.output_projection.kernel, np.full(heads + (D,), 0.3, "float32")
     )
     config = layer.get_config()
     assert config["output_kernel_initializer"]["class_name"] == "Constant"

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_transformer.layers import TokenAndPositionEmbedding
 from tests.layer_test_case import run_layer_test
@@ -27,8 +28,8 @@ def test_layer_contract(position):
 def test_sinusoidal_is_scaled_embedding_plus_encoding():
     layer = TokenAndPositionEmbedding(20, 8, max_length=16)
     ids = np.array([[3, 4, 5, 0]])
-    out = np.asarray(layer(ids))
-    table = np.asarray(layer._token_embedding.embeddings)
+    out = ops.convert_to_numpy(layer(ids))
+    table = ops.convert_to_numpy(layer._token_embedding.embeddings)
     expected = table[ids] * math.sqrt(8) + closed_form(4, 8)[None]
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
@@ -36,13 +37,13 @@ def test_sinusoidal_is_scaled_embedding_plus_encoding():
 def test_learned_positions_and_start_index():
     layer = TokenAndPositionEmbedding(20, 8, max_length=16, position="learned")
     ids = np.array([[3, 4, 5, 6]])
-    out = np.asarray(layer(ids))
-    tokens = np.asarray(layer._token_embedding.embeddings)
-    positions = np.asarray(layer._position_embedding.embeddings)
+    out = ops.convert_to_numpy(layer(ids))
+    tokens = ops.convert_to_numpy(layer._token_embedding.embeddings)
+    positions = ops.convert_to_numpy(layer._position_embedding.embeddings)
     np.testing.assert_allclose(
         out, tokens[ids] * math.sqrt(8) + positions[None, :4], atol=1e-5
     )
-    step = layer(ids[:, 2:3], start_index=2)
+    step = ops.convert_to_numpy(layer(ids[:, 2:3], start_index=2))
     np.testing.assert_allclose(step[:, 0], out[:, 2], atol=1e-6)
 
 
@@ -52,11 +53,11 @@ def test_unscaled_tokens_as_gpt2():
     )
     ids = np.array([[3, 4, 5, 6]])
     tokens = (
-        np.asarray(layer(ids))
-        - np.asarray(layer._position_embedding.embeddings)[None, :4]
+        ops.convert_to_numpy(layer(ids))
+        - ops.convert_to_numpy(layer._position_embedding.embeddings)[None, :4]
     )
     np.testing.assert_allclose(
-        tokens, np.asarray(layer.token_embeddings)[ids], atol=1e-6
+        tokens, ops.convert_to_numpy(layer.token_embeddings)[ids], atol=1e-6
     )
     assert layer.get_config()["scale_tokens"] is False
 
@@ -64,7 +65,7 @@ def test_unscaled_tokens_as_gpt2():
 def test_mask_zero():
     ids = np.array([[3, 0, 0]])
     layer = TokenAndPositionEmbedding(20, 8, max_length=16)
-    assert np.asarray(layer.compute_mask(ids)).tolist() == [
+    assert ops.convert_to_numpy(layer.compute_mask(ids)).tolist() == [
         [True, False, False]
     ]
     no_mask = TokenAndPositionEmbedding(20, 8, max_length=16, mask_zero=False)

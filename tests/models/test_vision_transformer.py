@@ -3,6 +3,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_transformer.models import VisionTransformer
 from tests.reference import layer_norm
@@ -27,11 +28,13 @@ def images(n=2, size=8, seed=0):
 def test_saves_and_reloads_without_custom_objects(tmp_path):
     model = VisionTransformer(**CONFIG)
     x = images()
-    expected = np.asarray(model(x))
+    expected = ops.convert_to_numpy(model(x))
     path = os.path.join(tmp_path, "vit.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(reloaded(x), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(reloaded(x)), expected, atol=1e-6
+    )
     assert reloaded.get_config() == model.get_config()
 
 
@@ -40,25 +43,36 @@ def test_fits_and_matches_under_mixed_precision():
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     history = model.fit(images(8), np.arange(8) % 3, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
-    for policy in ("mixed_float16", "mixed_bfloat16"):
+    # bfloat16 keeps 8 bits of mantissa: on pixels in [0, 255], logits
+    # near 1 move by up to 0.13 with some trained weights (the same weights
+    # on TensorFlow, JAX and PyTorch alike); float16 by 0.003.
+    for policy, atol in (("mixed_float16", 0.02), ("mixed_bfloat16", 0.2)):
         mixed = VisionTransformer(**CONFIG, dtype=policy)
         mixed(images())
         mixed.set_weights(model.get_weights())
         logits = mixed(images())
-        assert logits.dtype == "float32"
-        np.testing.assert_allclose(logits, model(images()), atol=0.1)
+        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(logits),
+            ops.convert_to_numpy(model(images())),
+            atol=atol,
+        )
 
 
 def test_attention_maps_and_other_image_sizes():
     model = VisionTransformer(**CONFIG)
     logits, attention = model(images(), return_attention_scores=True)
-    np.testing.assert_allclose(logits, model(images()), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(logits),
+        ops.convert_to_numpy(model(images())),
+        atol=1e-6,
+    )
     assert len(attention) == 2
     assert attention[0].shape == (2, 2, 5, 5)  # class token + 2x2 patches
-    maps = np.asarray(model.class_token_attention(images()))
+    maps = ops.convert_to_numpy(model.class_token_attention(images()))
     assert maps.shape == (2, 2, 2)
     # A 12x12 image has a 3x3 patch grid: the positions are resized.
-    bigger = np.asarray(model(images(size=12)))
+    bigger = ops.convert_to_numpy(model(images(size=12)))
     assert bigger.shape == (2, 3) and np.all(np.isfinite(bigger))
 
 
@@ -76,7 +90,10 @@ def test_class_token_is_what_gets_classified():
         weight
         for path, weight in weights.items()
         if path.startswith("encoder_layer_")
-        and ("/self_attention/output_" in path or "/output_dense/" in path)
+        and (
+            "/self_attention/attention_output/" in path
+            or "/output_dense/" in path
+        )
     ]
     assert len(branch_outputs) == 4 * CONFIG["num_layers"]
     for weight in branch_outputs:
@@ -100,7 +117,7 @@ def test_class_token_is_what_gets_classified():
         model.layer_norm_epsilon,
     )
     expected = normed @ value("head/kernel") + value("head/bias")
-    logits = np.asarray(model(x))
+    logits = ops.convert_to_numpy(model(x))
     assert logits.shape == (4, 3)
     np.testing.assert_allclose(logits, np.tile(expected, (4, 1)), atol=1e-5)
 
