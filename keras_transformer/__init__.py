@@ -1,5 +1,6 @@
 """keras_transformer: Transformer building blocks and models for Keras 3."""
 
+from keras_transformer import activations
 from keras_transformer import layers
 from keras_transformer import losses
 from keras_transformer import metrics
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "activations",
     "layers",
     "losses",
     "metrics",
