@@ -13,6 +13,8 @@
     python -m zoo export runs/gpt-shakespeare --out exported/gpt
     python -m zoo tune vit --dataset digits --max-trials 12 --out DIR
     python -m zoo train vit --dataset digits --hparams DIR/best.json
+    python -m zoo finetune gpt runs/gpt-shakespeare --data my_text.txt
+    python -m zoo finetune vit runs/vit-mnist --dataset digits
 
 `python -m zoo COMMAND --help` lists each command's options.
 """
@@ -33,6 +35,7 @@ COMMANDS = (
     "translate",
     "generate",
     "export",
+    "finetune",
 )
 # Options of evaluate/predict/translate/generate/export that take a
 # value: the first other word that is not an option is the run directory.
@@ -81,7 +84,7 @@ def main(argv=None):
         help="train TASK ... | tune TASK ... | evaluate RUN_DIR "
         "| predict RUN_DIR IMAGE... | translate RUN_DIR TEXT... "
         "| generate RUN_DIR --prompt TEXT "
-        "| export RUN_DIR --out DIR",
+        "| export RUN_DIR --out DIR | finetune TASK RUN_DIR ...",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
@@ -102,6 +105,12 @@ def main(argv=None):
             ).print_help()
             return 0
         tune.main(rest)
+        return 0
+
+    if command == "finetune":
+        from zoo import finetune
+
+        finetune.main(rest)
         return 0
 
     if command == "train":

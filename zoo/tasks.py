@@ -18,6 +18,7 @@ COMMANDS = {
         "evaluate": "zoo.vit.evaluate:evaluate_main",
         "predict": "zoo.vit.evaluate:predict_main",
         "export": "zoo.vit.export:export_main",
+        "finetune": "zoo.vit.finetune:finetune_main",
     },
     "translation": {
         "evaluate": "zoo.translation.evaluate:evaluate_main",
@@ -28,6 +29,7 @@ COMMANDS = {
         "evaluate": "zoo.gpt.evaluate:evaluate_main",
         "generate": "zoo.gpt.evaluate:generate_main",
         "export": "zoo.gpt.evaluate:export_main",
+        "finetune": "zoo.gpt.finetune:finetune_main",
     },
 }
 
