@@ -138,7 +138,7 @@ def settings(args, parser, learning_rates):
     """The shared settings as a dict (what config.json records): mode,
     rank and targets (LoRA only), learning rate (`learning_rates[mode]`
     unless given), seed."""
-    if args.mode == "full" and (args.lora_rank or args.lora_targets):
+    if args.mode != "lora" and (args.lora_rank or args.lora_targets):
         parser.error("--lora-rank and --lora-targets apply to --mode lora")
     lora = args.mode == "lora"
     return {

@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import pathlib
+import shlex
 import sys
 import time
 
@@ -352,4 +353,6 @@ class Timer:
 
 
 def command_line():
-    return "python -m zoo " + " ".join(sys.argv[1:])
+    """The command of this process, quoted so that it can be pasted back
+    (an argument of spaces, such as `--replace-unknown ' '`, survives)."""
+    return "python -m zoo " + shlex.join(sys.argv[1:])
