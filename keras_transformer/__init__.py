@@ -5,6 +5,7 @@ from keras_transformer import layers
 from keras_transformer import losses
 from keras_transformer import metrics
 from keras_transformer import models
+from keras_transformer import optimizers
 from keras_transformer import recipes
 from keras_transformer import schedules
 
@@ -17,6 +18,7 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "optimizers",
     "recipes",
     "schedules",
 ]

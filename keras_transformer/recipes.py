@@ -11,6 +11,8 @@ import keras
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import MaskedAccuracy
 from keras_transformer.metrics import Perplexity
+from keras_transformer.optimizers import Adam
+from keras_transformer.optimizers import AdamW
 from keras_transformer.schedules import WarmupSchedule
 
 __all__ = [
@@ -72,7 +74,7 @@ def compile_vision_transformer(
         label_smoothing: float in [0, 1).
         jit_compile: bool. Compile the train step with XLA.
     """
-    optimizer = keras.optimizers.AdamW(
+    optimizer = AdamW(
         warmup_cosine(learning_rate, max(int(warmup_steps), 1), total_steps),
         weight_decay=weight_decay,
         clipnorm=1.0,
@@ -135,7 +137,7 @@ def compile_gpt(
         start=learning_rate / (int(warmup_steps) + 1),
         end=min_learning_rate,
     )
-    optimizer = keras.optimizers.AdamW(
+    optimizer = AdamW(
         schedule,
         weight_decay=weight_decay,
         beta_1=0.9,
@@ -180,7 +182,7 @@ def compile_transformer(
         model.d_model, warmup_steps=warmup_steps, scale=lr_scale
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(
+        optimizer=Adam(
             schedule, beta_1=0.9, beta_2=0.98, epsilon=1e-9, clipnorm=1.0
         ),
         loss=MaskedSparseCategoricalCrossentropy(

@@ -45,6 +45,22 @@ class IdInputs:
             keras.tree.map_structure(lambda s: s.shape, self._id_specs())
         )
 
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        """Under a `tf.distribute` strategy, Keras' TensorFlow trainer
+        builds the compiled loss and metrics from the mean of the
+        replicas' first batches, which turns integer ids and labels into
+        float64 ones that the id check refuses. Only the shapes and dtypes
+        of that batch are used: the ids (and float64 labels, a mean of
+        integers) get back an integer dtype."""
+        if data_batch is not None:
+            x, y, weights = keras.utils.unpack_x_y_sample_weight(data_batch)
+            x = keras.tree.map_structure(_as_ids, x)
+            y = keras.tree.map_structure(
+                lambda t: _as_ids(t) if _dtype(t) == "float64" else t, y
+            )
+            data_batch = (x, y, weights)
+        return super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+
     @property
     def input_dtype(self):
         """Token ids: int32 (what Keras builds default signatures in)."""
@@ -89,3 +105,14 @@ class IdInputs:
 def id_spec(name=None):
     """int32 ids `(batch, length)`, both sizes free."""
     return keras.InputSpec(shape=(None, None), dtype="int32", name=name)
+
+
+def _dtype(tensor):
+    return keras.backend.standardize_dtype(tensor.dtype)
+
+
+def _as_ids(tensor):
+    """A floating tensor cast to int32 ids; anything else as it is."""
+    if tensor is not None and "float" in _dtype(tensor):
+        return keras.ops.cast(tensor, "int32")
+    return tensor
