@@ -148,7 +148,9 @@ def start(family, cfg, data, folder, *, seed, precision="float32",
         prepared.steps_per_epoch = min(
             prepared.steps_per_epoch, steps_per_epoch
         )
-    with make_strategy(strategy).scope():
+    distribution = make_strategy(strategy)
+    check_replicas(cfg, distribution.num_replicas_in_sync)
+    with distribution.scope():
         model = family.build_model(cfg, prepared)
         # XLA cannot place a mirrored variable's replicas across CPU devices
         # (TensorFlow's known XLA issue), so mirrored runs compile without.
@@ -156,6 +158,19 @@ def start(family, cfg, data, folder, *, seed, precision="float32",
         family.compile_model(model, cfg, prepared.steps_per_epoch, jit)
         restored = restore(model) if restore else None
     return model, prepared, restored
+
+
+def check_replicas(cfg, replicas):
+    """A batch of `cfg.batch_size` examples must split evenly across the
+    replicas: Keras averages the replicas' first batches before training
+    and fails on halves of different sizes."""
+    batch_size = getattr(cfg, "batch_size", None)
+    if replicas > 1 and batch_size and batch_size % replicas:
+        raise UsageError(
+            f"--batch-size {batch_size} does not split across the "
+            f"{replicas} replicas of --strategy mirrored. Give a multiple "
+            f"of {replicas}."
+        )
 
 
 def stopping(cfg, monitor):
