@@ -225,6 +225,20 @@ def record(task, run, base, finetune):
     }
 
 
+def start(run, base, finetune, seed, train_fully=()):
+    """Seeds, loads the model to fine-tune (`load_model`) and adapts it
+    (`adapt`), saying which run it comes from. Returns `(model,
+    parameters, trainable)`: the model and its counts of scalars."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = load_model(run, base, finetune)
+    parameters = model.count_params()
+    print(f"Base run: {run.path} ({parameters:,} parameters)")
+    trainable = adapt(model, finetune, train_fully)
+    return model, parameters, trainable
+
+
 def load_model(run, base, finetune):
     """The base run's model; for `--mode scratch`, a model of the same
     configuration (the same class and arguments) with fresh weights, drawn

@@ -186,16 +186,12 @@ def finetune_main(argv=None):
     if finished:
         return finetune.print_finished(out)
 
-    import keras
-
     from keras_transformer import recipes
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
-    model = finetune.load_model(run, base, settings)
-    parameters = model.count_params()
-    print(f"Base run: {run.path} ({parameters:,} parameters)")
-    trainable = finetune.adapt(model, settings)
+    model, parameters, trainable = finetune.start(
+        run, base, settings, args.seed
+    )
     _, ids = gpt_data.encode_text(run.path, parts, verbose=False)
     note = f"; {sum(replaced.values())} replaced" if replaced else ""
     print(

@@ -130,17 +130,14 @@ def finetune_main(argv=None):
     if finished:
         return finetune.print_finished(out)
 
-    import keras
     import numpy as np
 
     from keras_transformer import recipes
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
-    model = finetune.load_model(run, base, settings)
-    parameters = model.count_params()
-    print(f"Base run: {run.path} ({parameters:,} parameters)")
-    trainable = finetune.adapt(model, settings, train_fully=("head",))
+    model, parameters, trainable = finetune.start(
+        run, base, settings, args.seed, train_fully=("head",)
+    )
     x_train = to_model_images(x_train, cfg.image_size, box)
     x_test = to_model_images(x_test, cfg.image_size, box)
     order = np.random.default_rng(args.seed).permutation(len(x_train))
