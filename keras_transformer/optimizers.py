@@ -6,7 +6,8 @@ inside each replica, before the replicas' gradients are summed. With two
 replicas that clips two half-batch gradients and adds them, which is not
 the clipped gradient of the batch: the same seed on one device and on a
 `MirroredStrategy` then trains different models (1% apart in loss after
-six steps of the ViT recipe, measured in `tests/test_optimizers.py`).
+six steps of a small ViT clipped at norm 1 as its recipe does; far more
+at the tighter thresholds of `tests/test_optimizers.py`).
 
 These subclasses sum the replicas' gradients first, clip the sum, and
 hand each replica its share, so that Keras' own summation afterwards
