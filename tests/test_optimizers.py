@@ -27,14 +27,12 @@ CLIPS = {
 }
 
 
-def train_both(clip, optimizer_module="keras_transformer.optimizers"):
+def train_both(clip):
     """Trains a small ViT on the same 64 images for three steps of 32
     (`clip`: a key of `CLIPS`), or with `clip="gpt"` a small GPT compiled
     by `recipes.compile_gpt` on 64 integer sequences, once on the default
     strategy and once on two mirrored logical CPUs; returns `(loss,
     logits)` of each after training, on the same data."""
-    import importlib
-
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -43,11 +41,11 @@ def train_both(clip, optimizer_module="keras_transformer.optimizers"):
     )
     import keras
 
+    from keras_transformer import optimizers
     from keras_transformer import recipes
     from keras_transformer.models import GPT
     from keras_transformer.models import VisionTransformer
 
-    optimizers = importlib.import_module(optimizer_module)
     rng = np.random.default_rng(0)
     if clip == "gpt":
         x = rng.integers(0, 50, size=(64, 12)).astype("int32")
@@ -75,19 +73,6 @@ def train_both(clip, optimizer_module="keras_transformer.optimizers"):
         )
         return model
 
-    def train(strategy):
-        keras.utils.set_random_seed(0)
-        with strategy.scope():
-            if clip == "gpt":
-                model = compile_gpt()
-            else:
-                model = compile_vit()
-        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
-        return (
-            model.evaluate(x, y, verbose=0, return_dict=True)["loss"],
-            model.predict(x, verbose=0).tolist(),
-        )
-
     def compile_vit():
         model = VisionTransformer(
             image_size=8,
@@ -106,6 +91,16 @@ def train_both(clip, optimizer_module="keras_transformer.optimizers"):
             jit_compile=False,
         )
         return model
+
+    def train(strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = compile_gpt() if clip == "gpt" else compile_vit()
+        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+        return (
+            model.evaluate(x, y, verbose=0, return_dict=True)["loss"],
+            model.predict(x, verbose=0).tolist(),
+        )
 
     one = train(tf.distribute.get_strategy())
     two = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
