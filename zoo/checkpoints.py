@@ -50,13 +50,16 @@ def read_state(run):
     return json.loads(path.read_text())
 
 
-def restore(run, model):
+def restore(run, model, tidy=True):
     """Loads the saved state of `run` into the compiled `model` (weights,
     optimizer step and moments) and returns it; a new state when there is
-    none. Leftovers of a write that a kill interrupted are removed."""
-    files.remove_temporaries(run.backup)
-    files.remove_temporaries(run.checkpoints)
-    files.remove_temporaries(run.path)
+    none. With `tidy` (the process that writes the run), leftovers of a
+    write that a kill interrupted are removed and the files copied from
+    the state brought up to date."""
+    if tidy:
+        files.remove_temporaries(run.backup)
+        files.remove_temporaries(run.checkpoints)
+        files.remove_temporaries(run.path)
     state = read_state(run)
     if state is None:
         return new_state()
@@ -71,9 +74,10 @@ def restore(run, model):
             "train this run from the start."
         ) from None
     # A kill between the commit and these copies left them one epoch old.
-    write_history(run.history, state["history"])
-    if state["best"]:
-        files.copy(run.backup / state["best"]["weights"], run.best_weights)
+    if tidy:
+        write_history(run.history, state["history"])
+        if state["best"]:
+            files.copy(run.backup / state["best"]["weights"], run.best_weights)
     print(f"Resuming after epoch {state['epoch']} from {run.backup}")
     return state
 

@@ -54,7 +54,12 @@ def add_arguments(family, parser):
         choices=["float32", "mixed_bfloat16", "mixed_float16"],
     )
     parser.add_argument(
-        "--strategy", default="default", choices=["default", "mirrored"]
+        "--strategy",
+        default="default",
+        choices=["default", "mirrored", "multiworker"],
+        help="TensorFlow: mirrored trains on every GPU (or --cpu-replicas) "
+        "of this machine; multiworker on the machines of TF_CONFIG, each "
+        "running this command (docs/guides/scaling-out.md)",
     )
     parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
     add_data_arguments(parser)

@@ -133,12 +133,14 @@ class Family:
 
 def start(family, cfg, data, folder, *, seed, precision="float32",
           strategy="default", jit_compile=True, steps_per_epoch=None,
-          restore=None, verbose=True):  # fmt: skip
+          restore=None, verbose=True, distribution=None):  # fmt: skip
     """Seed, dtype policy, data pipeline, model, compile: the same steps in
     the same order for a training run and a search trial, so that the same
     settings and seed train the same model. `restore(model)` (inside the
-    strategy's scope) loads a saved state. Returns `(model, prepared,
-    restored)`."""
+    strategy's scope) loads a saved state. `distribution` is the
+    `tf.distribute` strategy made beforehand (`--strategy multiworker`
+    must exist before TensorFlow runs anything), else `strategy` names
+    one. Returns `(model, prepared, restored)`."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -148,27 +150,30 @@ def start(family, cfg, data, folder, *, seed, precision="float32",
         prepared.steps_per_epoch = min(
             prepared.steps_per_epoch, steps_per_epoch
         )
-    distribution = make_strategy(strategy)
-    check_replicas(cfg, distribution.num_replicas_in_sync)
+    if distribution is None:
+        distribution = make_strategy(strategy)
+    check_replicas(cfg, distribution.num_replicas_in_sync, strategy)
     with distribution.scope():
         model = family.build_model(cfg, prepared)
         # XLA cannot place a mirrored variable's replicas across CPU devices
-        # (TensorFlow's known XLA issue), so mirrored runs compile without.
+        # (TensorFlow's known XLA issue), so distributed runs compile
+        # without.
         jit = jit_compile and strategy == "default"
         family.compile_model(model, cfg, prepared.steps_per_epoch, jit)
         restored = restore(model) if restore else None
     return model, prepared, restored
 
 
-def check_replicas(cfg, replicas):
+def check_replicas(cfg, replicas, strategy="mirrored"):
     """A batch of `cfg.batch_size` examples must split evenly across the
     replicas: Keras averages the replicas' first batches before training
-    and fails on halves of different sizes."""
+    and fails on halves of different sizes, and the replicas of several
+    workers would train on batches of different sizes."""
     batch_size = getattr(cfg, "batch_size", None)
     if replicas > 1 and batch_size and batch_size % replicas:
         raise UsageError(
             f"--batch-size {batch_size} does not split across the "
-            f"{replicas} replicas of --strategy mirrored. Give a multiple "
+            f"{replicas} replicas of --strategy {strategy}. Give a multiple "
             f"of {replicas}."
         )
 
@@ -229,6 +234,8 @@ def train(family, argv=None):
         "command": runs.command_line(),
     }
     keys = (*RECORD_KEYS, *family.record_keys)
+    if args.strategy == "multiworker":
+        return train_multiworker(family, args, run, record, keys, preset, cfg)
     status = run.check(record, keys, args.extend, family.length)
     if status == "finished":
         return run.finished_metrics()
@@ -256,8 +263,16 @@ def train(family, argv=None):
 
     callbacks = runs.training_callbacks(run, state, family.monitor)
     fit(family, model, prepared, cfg, callbacks, state["epoch"])
-    train_seconds = callbacks[0].train_seconds
-    best = callbacks[0].best_weights()
+    return conclude(family, run, model, cfg, prepared, data, args, record,
+                    preset, state, callbacks[0])  # fmt: skip
+
+
+def conclude(family, run, model, cfg, prepared, data, args, record, preset,
+             state, training_state):  # fmt: skip
+    """After training: the best weights, the family's measurements,
+    metrics.json last."""
+    train_seconds = training_state.train_seconds
+    best = training_state.best_weights()
     if best is not None:
         model.load_weights(best)
     measured, line = family.finish(run, model, cfg, prepared, data, args)
@@ -272,6 +287,98 @@ def train(family, argv=None):
     )
     print(line(metrics))
     return metrics
+
+
+def train_multiworker(family, args, run, record, keys, preset, cfg):
+    """`--strategy multiworker`: every worker runs this with its own
+    `TF_CONFIG`. The chief checks the folder and writes the run; the
+    others wait for its verdict, then read what it wrote (tokenizers,
+    the checkpoint to resume from) and train alongside it. After
+    training the chief alone measures and saves, on a copy of the model
+    outside the strategy."""
+    from zoo import checkpoints
+    from zoo import multiworker
+
+    if args.cpu_replicas > 1:
+        raise UsageError(
+            "--cpu-replicas splits one machine's CPU for --strategy "
+            "mirrored; --strategy multiworker trains one replica per worker."
+        )
+    multiworker.cluster_spec()
+    distribution = multiworker.make_strategy()
+    chief = multiworker.is_chief(distribution)
+    statuses = ("new", "resume", "finished", "extend")
+    status, data = None, None
+    try:
+        if chief:
+            status = run.check(record, keys, args.extend, family.length)
+            if status != "finished":
+                data = load_data(family, cfg, args)
+                family.check_data(cfg, data)
+    except Exception:
+        multiworker.agree(distribution, multiworker.REFUSED)
+        raise
+    if chief and status == "finished":
+        multiworker.agree(distribution, statuses.index(status))
+        return run.finished_metrics()
+    if chief:
+        with run.starting(record, extend=status == "extend"):
+            print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+            prepared = family.prepare(run.path, cfg, data, args.seed)
+    code = multiworker.agree(distribution, statuses.index(status or "new"))
+    if code == multiworker.REFUSED:
+        raise UsageError("The chief (worker 0) stopped; see its output.")
+    if statuses[code] == "finished":
+        print(f"{run.path} holds a finished run; nothing to train.")
+        return None
+    if not chief:
+        if not run.config.is_file():
+            raise UsageError(
+                f"{run.config} does not exist on this worker: the chief "
+                "wrote it in its --out. Give every worker the same --out on "
+                "a file system they all see."
+            )
+        data = load_data(family, cfg, args)
+    model, prepared, state = start(
+        family,
+        cfg,
+        data,
+        run.path,
+        seed=args.seed,
+        precision=args.precision,
+        strategy=args.strategy,
+        jit_compile=False,
+        steps_per_epoch=args.steps_per_epoch,
+        restore=lambda model: checkpoints.restore(run, model, tidy=chief),
+        verbose=False,
+        distribution=distribution,
+    )
+    if chief:
+        print(family.describe(model, cfg, prepared))
+        callbacks = runs.training_callbacks(run, state, family.monitor)
+    else:
+        callbacks = []
+    multiworker.fit(
+        model,
+        distribution,
+        prepared.train,
+        prepared.val,
+        epochs=family.epochs(cfg),
+        steps_per_epoch=prepared.steps_per_epoch,
+        initial_epoch=state["epoch"],
+        callbacks=[*callbacks, *stopping(cfg, family.monitor)],
+        verbose=(1 if sys.stdout.isatty() else 2) if chief else 0,
+    )
+    if not chief:
+        print("Training done; the chief (worker 0) writes the results.")
+        return None
+    # Measure on a copy outside the strategy: the workers have stopped.
+    single = family.build_model(cfg, prepared)
+    family.compile_model(single, cfg, prepared.steps_per_epoch, False)
+    single.optimizer.build(single.trainable_variables)
+    single.set_weights(model.get_weights())
+    return conclude(family, run, single, cfg, prepared, data, args, record,
+                    preset, state, callbacks[0])  # fmt: skip
 
 
 def load_data(family, cfg, args):
@@ -306,7 +413,8 @@ def configure_cpu_replicas(count):
 
 
 def make_strategy(name):
-    """`default` or `mirrored` (all GPUs, else all logical CPUs)."""
+    """`default` or `mirrored` (all GPUs, else all logical CPUs).
+    `multiworker` is made by `zoo.multiworker.make_strategy`."""
     import tensorflow as tf
 
     if name == "default":
