@@ -25,9 +25,6 @@ import os
 
 from zoo.cli import UsageError
 
-# A statement the chief broadcasts before training (see `agree`).
-REFUSED = -1
-
 
 class WorkerLost(UsageError):
     """Another worker stopped mid-training: one message, not a traceback
@@ -79,43 +76,71 @@ def cluster_spec():
     return workers, task_type, index
 
 
-def make_strategy(timeout_seconds=None):
-    """A `MultiWorkerMirroredStrategy` from `TF_CONFIG`. Must run before
-    TensorFlow runs any operation. Collectives give up after
-    `timeout_seconds` (when a worker died) instead of waiting forever."""
-    cluster_spec()
-    import tensorflow as tf
+class Cluster:
+    """This worker's part in a `--strategy multiworker` run."""
 
-    options = tf.distribute.experimental.CommunicationOptions(
-        timeout_seconds=timeout_seconds
-    )
-    return tf.distribute.MultiWorkerMirroredStrategy(
-        communication_options=options
-    )
+    def __init__(self):
+        cluster_spec()
+        import tensorflow as tf
 
+        # Made before TensorFlow runs any operation, as it must be.
+        self.strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        self.chief = bool(self.strategy.extended.should_checkpoint)
+        resolver = self.strategy.cluster_resolver
+        self.index = resolver.task_id
+        self.processes = self.strategy.num_replicas_in_sync
 
-def is_chief(strategy):
-    """Whether this process writes the run directory."""
-    return bool(strategy.extended.should_checkpoint)
+    def describe(self):
+        return (
+            f"--strategy multiworker: {self.processes} replicas; this is "
+            f"worker {self.index}" + (" (the chief)" if self.chief else "")
+        )
 
+    def agree(self, value):
+        """The chief's `value` (an int) on every worker: a barrier that
+        also tells the workers what the chief decided."""
+        import tensorflow as tf
 
-def agree(strategy, value):
-    """The chief's `value` (an int), on every worker: a barrier that also
-    tells the workers what the chief decided (`REFUSED`: it stopped)."""
-    import tensorflow as tf
+        strategy, mine = self.strategy, value if self.chief else 0
 
-    mine = value if is_chief(strategy) else 0
+        def share():
+            context = tf.distribute.get_replica_context()
+            first = tf.cast(context.replica_id_in_sync_group == 0, tf.int64)
+            return tf.constant(mine, tf.int64) * first
 
-    def share():
-        context = tf.distribute.get_replica_context()
-        first = tf.cast(context.replica_id_in_sync_group == 0, tf.int64)
-        return tf.constant(mine, tf.int64) * first
+        @tf.function
+        def gather():
+            return strategy.reduce("SUM", strategy.run(share), axis=None)
 
-    @tf.function
-    def gather():
-        return strategy.reduce("SUM", strategy.run(share), axis=None)
+        return int(gather().numpy())
 
-    return int(gather().numpy())
+    def adapt(self, prepared):
+        """Nothing: `fit` distributes the pipelines."""
+
+    def follower_callbacks(self):
+        """Nothing to do beside the chief: each worker's copy of a weight
+        is whole."""
+        return []
+
+    def fit(self, model, prepared, *, epochs, initial_epoch, callbacks,
+            verbose):  # fmt: skip
+        return fit(
+            model,
+            self.strategy,
+            prepared.train,
+            prepared.val,
+            epochs=epochs,
+            steps_per_epoch=prepared.steps_per_epoch,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+
+    def local(self):
+        """Nothing: a model built outside `strategy.scope()` is local."""
+
+    def done(self):
+        """Nothing: the workers have left; the chief measures alone."""
 
 
 def distribute(strategy, dataset):

@@ -61,6 +61,13 @@ def add_arguments(family, parser):
         "of this machine; multiworker on the machines of TF_CONFIG, each "
         "running this command (docs/guides/scaling-out.md)",
     )
+    parser.add_argument(
+        "--distribution",
+        choices=["data-parallel", "model-parallel"],
+        help="JAX (KERAS_BACKEND=jax): keras.distribution across this "
+        "process's devices, or the processes of KERAS_DISTRIBUTION_* "
+        "(docs/guides/scaling-out.md)",
+    )
     parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
     add_data_arguments(parser)
     parser.add_argument(

@@ -20,7 +20,10 @@ from zoo import runs
 from zoo.cli import UsageError
 
 # What every training record holds; a family adds its own (src, tgt).
-RECORD_KEYS = ("task", "preset", "config", "seed", "precision", "strategy")
+RECORD_KEYS = (
+    "task", "preset", "config", "seed", "precision", "strategy",
+    "distribution",
+)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -133,14 +136,13 @@ class Family:
 
 def start(family, cfg, data, folder, *, seed, precision="float32",
           strategy="default", jit_compile=True, steps_per_epoch=None,
-          restore=None, verbose=True, distribution=None):  # fmt: skip
+          restore=None, verbose=True, cluster=None):  # fmt: skip
     """Seed, dtype policy, data pipeline, model, compile: the same steps in
     the same order for a training run and a search trial, so that the same
     settings and seed train the same model. `restore(model)` (inside the
-    strategy's scope) loads a saved state. `distribution` is the
-    `tf.distribute` strategy made beforehand (`--strategy multiworker`
-    must exist before TensorFlow runs anything), else `strategy` names
-    one. Returns `(model, prepared, restored)`."""
+    strategy's scope) loads a saved state. `cluster` (several processes)
+    brings its own strategy and cuts the pipelines into this process's
+    share. Returns `(model, prepared, restored)`."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -150,8 +152,9 @@ def start(family, cfg, data, folder, *, seed, precision="float32",
         prepared.steps_per_epoch = min(
             prepared.steps_per_epoch, steps_per_epoch
         )
-    if distribution is None:
-        distribution = make_strategy(strategy)
+    if cluster is not None:
+        cluster.adapt(prepared)
+    distribution = getattr(cluster, "strategy", None) or make_strategy(strategy)
     check_replicas(cfg, distribution.num_replicas_in_sync, strategy)
     with distribution.scope():
         model = family.build_model(cfg, prepared)
@@ -230,12 +233,15 @@ def train(family, argv=None):
         "seed": args.seed,
         "precision": args.precision,
         "strategy": args.strategy,
+        "distribution": args.distribution,
         "data_dir": args.data_dir and str(args.data_dir),
         "command": runs.command_line(),
     }
     keys = (*RECORD_KEYS, *family.record_keys)
-    if args.strategy == "multiworker":
-        return train_multiworker(family, args, run, record, keys, preset, cfg)
+    cluster = make_cluster(args, cfg)
+    if cluster is not None:
+        return train_cluster(family, args, run, record, keys, preset, cfg,
+                             cluster)  # fmt: skip
     status = run.check(record, keys, args.extend, family.length)
     if status == "finished":
         return run.finished_metrics()
@@ -289,55 +295,75 @@ def conclude(family, run, model, cfg, prepared, data, args, record, preset,
     return metrics
 
 
-def train_multiworker(family, args, run, record, keys, preset, cfg):
-    """`--strategy multiworker`: every worker runs this with its own
-    `TF_CONFIG`. The chief checks the folder and writes the run; the
-    others wait for its verdict, then read what it wrote (tokenizers,
-    the checkpoint to resume from) and train alongside it. After
-    training the chief alone measures and saves, on a copy of the model
-    outside the strategy."""
-    from zoo import checkpoints
-    from zoo import multiworker
+# What the chief tells the other processes before training.
+STATUSES = ("new", "resume", "finished", "extend")
+REFUSED = -1
 
-    if args.cpu_replicas > 1:
+
+def make_cluster(args, cfg):
+    """The cluster of `--strategy multiworker` (TensorFlow) or
+    `--distribution` (JAX), or `None` for one process."""
+    if args.distribution and args.strategy != "default":
         raise UsageError(
-            "--cpu-replicas splits one machine's CPU for --strategy "
-            "mirrored; --strategy multiworker trains one replica per worker."
+            "--distribution is Keras' own (JAX); --strategy is "
+            "TensorFlow's. Give one of them."
         )
-    multiworker.cluster_spec()
-    distribution = multiworker.make_strategy()
-    chief = multiworker.is_chief(distribution)
-    statuses = ("new", "resume", "finished", "extend")
-    status, data = None, None
+    if args.distribution:
+        from zoo import jax_cluster
+
+        return jax_cluster.Cluster(args.distribution, cfg)
+    if args.strategy == "multiworker":
+        if args.cpu_replicas > 1:
+            raise UsageError(
+                "--cpu-replicas splits one machine's CPU for --strategy "
+                "mirrored; --strategy multiworker trains one replica per "
+                "worker."
+            )
+        from zoo import multiworker
+
+        return multiworker.Cluster()
+    return None
+
+
+def train_cluster(family, args, run, record, keys, preset, cfg, cluster):
+    """Training in several processes: each runs this. The chief checks
+    the folder and writes the run; the others wait for its verdict, then
+    read what it wrote (tokenizers, the checkpoint to resume from) and
+    train alongside it. After training the chief alone measures and
+    saves, on a copy of the model outside the distribution."""
+    from zoo import checkpoints
+
+    chief = cluster.chief
+    status, data = "new", None
     try:
         if chief:
             status = run.check(record, keys, args.extend, family.length)
             if status != "finished":
                 data = load_data(family, cfg, args)
                 family.check_data(cfg, data)
+                with run.starting(record, extend=status == "extend"):
+                    print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
+                    print(cluster.describe())
+                    family.prepare(run.path, cfg, data, args.seed)
     except Exception:
-        multiworker.agree(distribution, multiworker.REFUSED)
+        cluster.agree(REFUSED)
         raise
-    if chief and status == "finished":
-        multiworker.agree(distribution, statuses.index(status))
-        return run.finished_metrics()
-    if chief:
-        with run.starting(record, extend=status == "extend"):
-            print(f"Run directory: {run.path}\nPreset {preset}: {cfg}")
-            prepared = family.prepare(run.path, cfg, data, args.seed)
-    code = multiworker.agree(distribution, statuses.index(status or "new"))
-    if code == multiworker.REFUSED:
-        raise UsageError("The chief (worker 0) stopped; see its output.")
-    if statuses[code] == "finished":
+    code = cluster.agree(STATUSES.index(status))
+    if code == REFUSED:
+        raise UsageError("The chief (process 0) stopped; see its output.")
+    if STATUSES[code] == "finished":
+        if chief:
+            return run.finished_metrics()
         print(f"{run.path} holds a finished run; nothing to train.")
         return None
     if not chief:
         if not run.config.is_file():
             raise UsageError(
-                f"{run.config} does not exist on this worker: the chief "
-                "wrote it in its --out. Give every worker the same --out on "
-                "a file system they all see."
+                f"{run.config} does not exist here: the chief wrote it in "
+                "its --out. Give every process the same --out, on a file "
+                "system they all see."
             )
+        print(cluster.describe())
         data = load_data(family, cfg, args)
     model, prepared, state = start(
         family,
@@ -347,38 +373,39 @@ def train_multiworker(family, args, run, record, keys, preset, cfg):
         seed=args.seed,
         precision=args.precision,
         strategy=args.strategy,
-        jit_compile=False,
+        jit_compile=not args.no_jit,
         steps_per_epoch=args.steps_per_epoch,
         restore=lambda model: checkpoints.restore(run, model, tidy=chief),
         verbose=False,
-        distribution=distribution,
+        cluster=cluster,
     )
+    callbacks = cluster.follower_callbacks()
     if chief:
         print(family.describe(model, cfg, prepared))
         callbacks = runs.training_callbacks(run, state, family.monitor)
-    else:
-        callbacks = []
-    multiworker.fit(
+    cluster.fit(
         model,
-        distribution,
-        prepared.train,
-        prepared.val,
+        prepared,
         epochs=family.epochs(cfg),
-        steps_per_epoch=prepared.steps_per_epoch,
         initial_epoch=state["epoch"],
         callbacks=[*callbacks, *stopping(cfg, family.monitor)],
         verbose=(1 if sys.stdout.isatty() else 2) if chief else 0,
     )
-    if not chief:
-        print("Training done; the chief (worker 0) writes the results.")
-        return None
-    # Measure on a copy outside the strategy: the workers have stopped.
-    single = family.build_model(cfg, prepared)
-    family.compile_model(single, cfg, prepared.steps_per_epoch, False)
-    single.optimizer.build(single.trainable_variables)
-    single.set_weights(model.get_weights())
-    return conclude(family, run, single, cfg, prepared, data, args, record,
-                    preset, state, callbacks[0])  # fmt: skip
+    metrics = None
+    weights = model.get_weights()  # every process: a collective on JAX
+    if chief:
+        # A copy outside the distribution: the others do not measure.
+        cluster.local()
+        single = family.build_model(cfg, prepared)
+        family.compile_model(single, cfg, prepared.steps_per_epoch, False)
+        single.optimizer.build(single.trainable_variables)
+        single.set_weights(weights)
+        metrics = conclude(family, run, single, cfg, prepared, data, args,
+                           record, preset, state, callbacks[0])  # fmt: skip
+    else:
+        print("Training done; the chief (process 0) writes the results.")
+    cluster.done()
+    return metrics
 
 
 def load_data(family, cfg, args):

@@ -62,7 +62,7 @@ def test_two_workers_train_what_one_process_trains(tmp_path):
     codes = cluster.finish([reference, *(p for p, _ in workers)])
     logs = [cluster.output(log) for _, log in workers]
     assert codes == [0, 0, 0], logs
-    assert "the chief (worker 0) writes the results" in logs[1]
+    assert "the chief (process 0) writes the results" in logs[1]
 
     ours, theirs = history(out), history(single)
     assert [row.keys() for row in ours] == [row.keys() for row in theirs]
@@ -99,27 +99,40 @@ def test_a_killed_worker_stops_the_other_and_both_resume(tmp_path):
     out = tmp_path / "run"
     args = ["--epochs", "6", "--batch-size", "8"]  # 161 steps an epoch
     workers = two_workers(out, args, tmp_path, "first")
-    deadline = time.monotonic() + 300
-    while committed_epoch(out) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert committed_epoch(out) >= 2, cluster.output(workers[0][1])
-    time.sleep(1.0)  # into the next epoch
-    workers[1][0].send_signal(signal.SIGKILL)
-    codes = cluster.finish([p for p, _ in workers], timeout=120)
-    saved = committed_epoch(out)
-    assert codes[1] == -signal.SIGKILL
+    codes, saved = kill_second_after(workers, out, epochs=2, timeout=120)
     first = cluster.output(workers[0][1])
     assert codes[0] == 2, first
     assert "A worker stopped during training" in first
-    assert saved < 6 and not (out / "metrics.json").exists()
-
     again = two_workers(out, args, tmp_path, "again")
-    codes = cluster.finish([p for p, _ in again])
-    logs = [cluster.output(log) for _, log in again]
+    assert_resumed(again, out, saved, epochs=6)
+
+
+def kill_second_after(processes, out, epochs, timeout):
+    """Kills the second of `processes` a second into the epoch after the
+    run in `out` saved `epochs`; waits for the first to stop. Returns
+    the exit codes and the last saved epoch."""
+    deadline = time.monotonic() + 400
+    while committed_epoch(out) < epochs and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert committed_epoch(out) >= epochs, cluster.output(processes[0][1])
+    time.sleep(1.0)  # into the next epoch
+    processes[1][0].send_signal(signal.SIGKILL)
+    codes = cluster.finish([p for p, _ in processes], timeout=timeout)
+    assert codes[1] == -signal.SIGKILL
+    saved = committed_epoch(out)
+    assert not (out / "metrics.json").exists()
+    return codes, saved
+
+
+def assert_resumed(processes, out, saved, epochs):
+    """`processes`, started again, resumed after epoch `saved` and
+    finished the run: one history row per epoch, metrics.json written."""
+    codes = cluster.finish([p for p, _ in processes])
+    logs = [cluster.output(log) for _, log in processes]
     assert codes == [0, 0], logs
     for log in logs:
         assert f"Resuming after epoch {saved} from" in log
-    assert [int(row["epoch"]) for row in history(out)] == list(range(6))
+    assert [int(row["epoch"]) for row in history(out)] == list(range(epochs))
     assert (out / "metrics.json").is_file()
 
 
