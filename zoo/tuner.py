@@ -67,7 +67,9 @@ def make_oracle(kind, search, first_values, max_trials):
     common = {
         "objective": search.objective,
         "hyperparameters": search.hyperparameters(),
-        "seed": search.seed,
+        # keras-tuner takes a seed of 0 (the default --seed) for "pick one
+        # at random": without the 1, a search's trials would not repeat.
+        "seed": search.seed + 1,
         "max_consecutive_failed_trials": 3,
     }
     if kind == "hyperband":
