@@ -20,6 +20,12 @@ stopped), then the summary files. The output folder holds:
     summary.csv, summary.md, trials.png
     best.json          the best trial: settings, score, seed, budget and
                        the `train` command that replays it
+    trials.log         the trials started, one line each
+
+With keras-tuner's environment variables set, the same command is the
+chief or a worker of a distributed search (`zoo.search_cluster`): the
+chief does all of the above but the trials, which the workers take from
+it (each logs them in trials.TUNER_ID.log).
 """
 
 import dataclasses
@@ -33,6 +39,7 @@ from zoo import files
 from zoo import options
 from zoo import recipe
 from zoo import runs
+from zoo import search_cluster
 from zoo import search_report
 from zoo import search_space
 from zoo import tasks
@@ -97,6 +104,16 @@ def add_arguments(parser):
     )
     options.add_language_arguments(parser)
     parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
+    parser.add_argument(
+        "--chief-timeout",
+        type=cli.number(0.0, low_open=True),
+        default=3600.0,
+        metavar="SECONDS",
+        help="a worker of a distributed search (KERASTUNER_TUNER_ID, "
+        "KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) waits this long for "
+        "the chief, which serves once it has trained the baseline "
+        "(default: an hour)",
+    )
     options.add_data_arguments(parser)
     return parser
 
@@ -265,17 +282,55 @@ def run_baseline(search):
     return baseline
 
 
+# ---------------------------------------------------------------- worker
+
+
+def work(search, record, role):
+    """A worker's part of a distributed search: once the chief serves,
+    trains the trials it hands out until it has none left. The chief
+    trains the baseline and writes the summary; a worker writes only its
+    own files (search/TUNER_ID.json, trials.TUNER_ID.log and the folders
+    of the trials it runs), so that all may share one --out."""
+    from zoo import tuner as tuner_lib
+
+    check_data(search)
+    search_cluster.wait_for_chief(role, search.args.chief_timeout)
+    chief_record = None
+    if (search.out / "tune.json").is_file():  # an --out shared with it
+        chief_record = json.loads((search.out / "tune.json").read_text())
+    search_cluster.check_same_search(role, record, chief_record, RESUME_KEYS)
+    search.out.mkdir(parents=True, exist_ok=True)
+    # The local oracle only declares the space: keras-tuner sends every
+    # call to the chief's.
+    oracle = tuner_lib.make_oracle(
+        search.args.tuner, search, None, search.args.max_trials
+    )
+    tuner = tuner_lib.ZooTuner(oracle, search, role)
+    search_cluster.check_same_space(
+        role, search.hyperparameters(), tuner.oracle.get_space()
+    )
+    print(f"{role.tuner_id}: taking trials from the chief at {role.address}")
+    tuner.search(verbose=0)
+    print(
+        f"{role.tuner_id}: no trials left. The chief writes the summary in "
+        "its --out."
+    )
+
+
 # ---------------------------------------------------------------- main
 
 
-def check_out(out, record):
+def check_out(out, record, role):
     """Before anything is written: `out` must be a new or empty folder, or
-    one that holds this search (killed, or finished)."""
+    one that holds this search (killed, or finished). A worker's may also
+    hold its own files of this search, or be the chief's (`work`)."""
     if (out / "config.json").is_file():
         raise cli.UsageError(
             f"--out {out} holds a training run, not a search. Give another "
             "--out."
         )
+    if role.is_worker:
+        return
     if not (out / "tune.json").is_file():
         if out.is_dir() and any(out.iterdir()):
             raise cli.UsageError(
@@ -284,6 +339,15 @@ def check_out(out, record):
             )
         return
     runs.check_record(out / "tune.json", record, RESUME_KEYS, "a search")
+
+
+def check_data(search):
+    """The data loads (a clear error when it is missing) and every trial
+    the space can give fits it (a batch larger than the data)."""
+    family, cfg = search.family, search.cfg
+    data = recipe.load_data(family, cfg, search.args)
+    for _, trial in search_space.candidate_configs(family, cfg, search.space):
+        family.check_data(trial, data)
 
 
 def main(argv=None):
@@ -301,6 +365,7 @@ def main(argv=None):
     task, args = argv[0], parser.parse_args(argv[1:])
     family = tasks.family(task)
     family.check_args(args, parser)
+    role = search_cluster.role_from_env()
 
     # Every check before the first write: arguments, space, folder.
     preset, cfg = options.resolve(family, args.dataset, args.preset)
@@ -333,18 +398,19 @@ def main(argv=None):
         "tgt": args.tgt,
         "command": runs.command_line(),
     }
-    check_out(out, record)
+    check_out(out, record, role)
     search = Search(family, preset, cfg, space, objective, args, out)
+    if role.is_worker:
+        return work(search, record, role)
+    if role.is_chief:
+        search_cluster.check_can_serve(role)
 
     # A start that fails (no data, an objective the baseline's trials do
     # not log) leaves the folder as it was found.
     with files.undo_on_failure(out, ("tune.json",)):
         out.mkdir(parents=True, exist_ok=True)
         runs.write_record(out / "tune.json", record, RESUME_KEYS, "a search")
-        data = recipe.load_data(family, cfg, args)  # missing: a clear error
-        for _, trial in search_space.candidate_configs(family, cfg, space):
-            family.check_data(trial, data)  # a batch larger than the data
-        del data
+        check_data(search)
         baseline = run_baseline(search)
 
     from keras_transformer.tuning import space as space_lib
@@ -360,7 +426,7 @@ def main(argv=None):
     oracle = tuner_lib.make_oracle(
         args.tuner, search, first_values, args.max_trials
     )
-    tuner = tuner_lib.ZooTuner(oracle, search)
+    tuner = tuner_lib.ZooTuner(oracle, search, role)
     limit = args.steps_per_epoch
     print(
         f"Search space: {space}\n{args.tuner} search, {args.max_trials} "
@@ -368,8 +434,16 @@ def main(argv=None):
         + (f" (at most {limit} steps each)" if limit else "")
         + f"; objective {objective.name} ({objective.direction})"
     )
+    if role.is_chief:
+        print(
+            f"Serving the search at {role.address}: start the workers with "
+            f"the same command and {search_cluster.TUNER_ID}=tuner0, "
+            "tuner1, ...",
+            flush=True,
+        )
+        oracle.log_trials = True  # the workers' trials, as they end
     tuner.search(verbose=0)  # the trial lines are ours
-    rows = search_report.trial_rows(tuner, out)
+    rows = search_report.trial_rows(oracle)
     search_report.write_summary(rows, baseline, objective, record, out)
     best = search_report.write_best(rows, baseline, search, record, out)
     gain = best["value"] - baseline["value"]
