@@ -312,8 +312,8 @@ def work(search, record, role):
     print(f"{role.tuner_id}: taking trials from the chief at {role.address}")
     tuner.search(verbose=0)
     print(
-        f"{role.tuner_id}: no trials left. The chief writes the summary in "
-        "its --out."
+        f"{role.tuner_id}: the chief has no more trials; it ends the search "
+        "(the summary is in its --out)."
     )
 
 
@@ -441,8 +441,10 @@ def main(argv=None):
             "tuner1, ...",
             flush=True,
         )
-        oracle.log_trials = True  # the workers' trials, as they end
+        oracle.serving = True
     tuner.search(verbose=0)  # the trial lines are ours
+    if oracle.failure is not None:  # the chief stopped the workers
+        raise oracle.failure
     rows = search_report.trial_rows(oracle)
     search_report.write_summary(rows, baseline, objective, record, out)
     best = search_report.write_best(rows, baseline, search, record, out)

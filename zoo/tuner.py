@@ -107,15 +107,22 @@ def make_oracle(kind, search, first_values, max_trials):
 def _zoo_oracle(oracle_class):
     """`oracle_class` whose first trial takes `first_values`, so that the
     best trial is never worse than the preset; later trials are the
-    oracle's own (`populate_space` is what an oracle defines). With
-    `log_trials` (a distributed search's chief), prints a line for each
-    trial a worker ends."""
+    oracle's own (`populate_space` is what an oracle defines).
+
+    `serving`: the oracle is a distributed search's chief's. It prints a
+    line for each trial a worker ends, and when too many trials failed in
+    a row (keras-tuner raises in `end_trial`, which would fail the
+    worker's request and leave the chief waiting for the trial forever),
+    it keeps the error in `failure` and tells every worker to stop."""
 
     class ZooOracle(oracle_class):
         first_values = None
-        log_trials = False
+        serving = False
+        failure = None
 
         def populate_space(self, trial_id):
+            if self.failure is not None:
+                return {"status": "STOPPED"}
             if self.first_values is not None and not self.trials:
                 return {"status": "RUNNING", "values": dict(self.first_values)}
             return super().populate_space(trial_id)
@@ -123,8 +130,20 @@ def _zoo_oracle(oracle_class):
         @keras_tuner.synchronized
         def end_trial(self, trial):
             ran_by = {t.trial_id: k for k, t in self.ongoing_trials.items()}
-            super().end_trial(trial)
-            if self.log_trials:
+            try:
+                super().end_trial(trial)
+            except RuntimeError as e:  # too many failures in a row
+                if not self.serving:
+                    raise  # the search in this process stops with it
+                self.failure = self.failure or e
+                # keras-tuner raised before it let go of the trial.
+                self.ongoing_trials = {
+                    k: t
+                    for k, t in self.ongoing_trials.items()
+                    if t.trial_id != trial.trial_id
+                }
+                self.save()
+            if self.serving:
                 line = trial_line(self.get_trial(trial.trial_id), self)
                 print(f"{line} ({ran_by.get(trial.trial_id)})", flush=True)
 
@@ -140,8 +159,9 @@ def trial_line(trial, oracle, seconds=None):
         best = oracle.get_best_trials(1)[0].score
         result = f"{name} {trial.score:.4f} (best {best:.4f})"
     else:
+        # A worker's messages stay in its own output.
         last = (trial.message or "").strip().splitlines()[-1:]
-        result = f"{trial.status}: {' '.join(last)}"
+        result = f"{trial.status}: {' '.join(last) or 'the worker says why'}"
     values = trial.hyperparameters.values
     epochs = values.get("tuner/epochs")  # hyperband's budget
     values = ", ".join(
@@ -262,8 +282,9 @@ class ZooTuner(keras_tuner.Tuner):
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         seconds = time.perf_counter() - self._trial_start
-        trial = self.oracle.get_trial(trial.trial_id)
-        self._bar.write(trial_line(trial, self.oracle, seconds))
+        ended = self.oracle.get_trial(trial.trial_id)  # scored
+        ended.message = trial.message  # a chief's copy has none
+        self._bar.write(trial_line(ended, self.oracle, seconds))
         self._bar.update(1)
 
     def on_search_end(self):

@@ -218,6 +218,46 @@ def test_a_worker_with_another_command_is_refused():
         search_cluster.check_same_space(role, space([32, 64]), space([32]))
 
 
+@pytest.mark.parametrize("serving", [False, True])
+def test_too_many_failed_trials_stop_the_workers_not_the_chief(
+    serving, tmp_path
+):
+    """keras-tuner raises in `end_trial` at the third failed trial in a
+    row. In one process that stops the search; a chief, which would
+    raise it into the worker's request and wait for the trial forever,
+    lets the trial go, keeps the error and tells every worker to stop."""
+    import types
+
+    import keras_transformer.tuning as tuning
+    from zoo import options
+    from zoo import search_cluster
+    from zoo import search_space
+    from zoo import tasks
+    from zoo import tuner as tuner_lib
+    from zoo.tune import Search
+
+    family = tasks.family("vit")
+    preset, cfg = options.resolve(family, "digits")
+    space = search_space.build_space(family, cfg, {}, "test")
+    objective = getattr(tuning, family.hypermodel).OBJECTIVE
+    args = types.SimpleNamespace(seed=0, epochs_per_trial=1)
+    search = Search(family, preset, cfg, space, objective, args, tmp_path)
+    oracle = tuner_lib.make_oracle("random", search, None, TRIALS + 2)
+    tuner_lib.ZooTuner(oracle, search, search_cluster.Role())  # its folder
+    oracle.serving = serving
+    for i in range(3):
+        trial = oracle.create_trial(f"tuner{i}")
+        trial.status = "FAILED"
+        if i == 2 and not serving:
+            with pytest.raises(RuntimeError, match="consecutive failures"):
+                oracle.end_trial(trial)
+            return
+        oracle.end_trial(trial)
+    assert "consecutive failures" in str(oracle.failure)
+    assert not oracle.ongoing_trials  # the chief waits for none
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+
+
 # ------------------------------------------------- a search on loopback
 
 
