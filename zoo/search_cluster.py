@@ -9,11 +9,12 @@ keras-tuner's environment variables:
 
 The chief checks the setup, trains the baseline, serves the oracle (gRPC)
 until every trial has ended and then writes the summary; the workers take
-trials from it and write only their own files (`zoo.tune.work`). Without
+trials from it and write only their own files (`work`). Without
 these variables the whole search runs in one process.
 """
 
 import dataclasses
+import json
 import os
 import socket
 
@@ -117,13 +118,15 @@ def wait_for_chief(role, timeout):
             ) from None
 
 
-def check_same_search(role, record, chief_record, resume_keys):
-    """A `UsageError` when the worker's command searches otherwise than
-    the chief's (`chief_record`: the chief's tune.json, when the worker
-    sees it; None otherwise)."""
-    if chief_record is None:
+def check_same_search(role, record, path, resume_keys):
+    """A `UsageError` when the worker's command (`record`) searches
+    otherwise than the chief's, whose tune.json is at `path` when the
+    worker shares the chief's --out."""
+    if not path.is_file():
         return
-    changes = runs.differences(chief_record, record, resume_keys)
+    changes = runs.differences(
+        json.loads(path.read_text()), record, resume_keys
+    )
     if changes:
         raise cli.UsageError(
             f"{role.tuner_id}: this worker's command differs from the "
@@ -151,3 +154,25 @@ def check_same_space(role, space, chief_space):
             f"another space than this command (differing: {names}). Start "
             "every worker with the chief's command."
         )
+
+
+def work(search, role):
+    """A worker's part, once the chief serves: trains the trials it hands
+    out until it has none left. It writes only its own files
+    (search/TUNER_ID.json, trials.TUNER_ID.log and the folders of the
+    trials it runs), so that all may share one --out."""
+    from zoo import tuner as tuner_lib
+
+    search.out.mkdir(parents=True, exist_ok=True)
+    # The local oracle only declares the space: keras-tuner sends every
+    # call to the chief's.
+    args = search.args
+    oracle = tuner_lib.make_oracle(args.tuner, search, None, args.max_trials)
+    tuner = tuner_lib.ZooTuner(oracle, search, role)
+    check_same_space(role, search.hyperparameters(), tuner.oracle.get_space())
+    print(f"{role.tuner_id}: taking trials from the chief at {role.address}")
+    tuner.search(verbose=0)
+    print(
+        f"{role.tuner_id}: the chief has no more trials; it ends the search "
+        "(the summary is in its --out)."
+    )

@@ -10,9 +10,10 @@ steps `python -m zoo train` takes) with the trial's settings on the
 preset, trained for a trial's budget in its own process (`zoo.trial`).
 Reads top to bottom: arguments, the search space (the library
 HyperModel's, the zoo's per dataset, `--space`; the preset's values as
-the baseline), the preset trained once as the baseline, the search (one
-line per trial; results kept on disk, so a killed search resumes where it
-stopped), then the summary files. The output folder holds:
+the baseline), the preset trained once as the baseline (`zoo.tuner`),
+the search (one line per trial; results kept on disk, so a killed search
+resumes where it stopped), then the summary files. The output folder
+holds:
 
     tune.json          the settings and command (checked on resume)
     search/            keras-tuner's trials (resume state)
@@ -29,7 +30,6 @@ it (each logs them in trials.TUNER_ID.log).
 """
 
 import dataclasses
-import json
 import math
 import pathlib
 import sys
@@ -241,82 +241,6 @@ class Search:
         return " ".join(words)
 
 
-def run_baseline(search):
-    """The preset trained with a trial's budget (once; kept on disk)."""
-    from zoo import tuner as tuner_lib
-
-    path = search.out / "baseline.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    print("Baseline: the preset's own values, with a trial's budget")
-    values = search.preset_values()
-    objective = search.objective
-    scores = []
-    with runs.Timer() as timer:
-        for execution in range(search.executions):
-            name = f"execution{execution}." if execution else ""
-            result = tuner_lib.run_trial_process(
-                search.request(
-                    values,
-                    execution,
-                    search.out / f"baseline.{name}result.json",
-                ),
-                search.out / f"baseline.{name}request.json",
-            )
-            if objective.name not in result["history"]:
-                raise cli.UsageError(
-                    f"--objective {objective.name} is not a metric the "
-                    f"trials log. They log: {sorted(result['history'])}"
-                )
-            scores.append(
-                tuner_lib.best_epoch_value(result["history"], objective)
-            )
-    baseline = {
-        "value": float(sum(scores) / len(scores)),
-        "executions": [float(v) for v in scores],
-        "seconds": round(timer.seconds, 1),
-        "hyperparameters": values,
-    }
-    files.write_text(path, json.dumps(baseline, indent=2) + "\n")
-    print(f"baseline {objective.name} {baseline['value']:.4f}")
-    return baseline
-
-
-# ---------------------------------------------------------------- worker
-
-
-def work(search, record, role):
-    """A worker's part of a distributed search: once the chief serves,
-    trains the trials it hands out until it has none left. The chief
-    trains the baseline and writes the summary; a worker writes only its
-    own files (search/TUNER_ID.json, trials.TUNER_ID.log and the folders
-    of the trials it runs), so that all may share one --out."""
-    from zoo import tuner as tuner_lib
-
-    check_data(search)
-    search_cluster.wait_for_chief(role, search.args.chief_timeout)
-    chief_record = None
-    if (search.out / "tune.json").is_file():  # an --out shared with it
-        chief_record = json.loads((search.out / "tune.json").read_text())
-    search_cluster.check_same_search(role, record, chief_record, RESUME_KEYS)
-    search.out.mkdir(parents=True, exist_ok=True)
-    # The local oracle only declares the space: keras-tuner sends every
-    # call to the chief's.
-    oracle = tuner_lib.make_oracle(
-        search.args.tuner, search, None, search.args.max_trials
-    )
-    tuner = tuner_lib.ZooTuner(oracle, search, role)
-    search_cluster.check_same_space(
-        role, search.hyperparameters(), tuner.oracle.get_space()
-    )
-    print(f"{role.tuner_id}: taking trials from the chief at {role.address}")
-    tuner.search(verbose=0)
-    print(
-        f"{role.tuner_id}: the chief has no more trials; it ends the search "
-        "(the summary is in its --out)."
-    )
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -400,10 +324,18 @@ def main(argv=None):
     }
     check_out(out, record, role)
     search = Search(family, preset, cfg, space, objective, args, out)
-    if role.is_worker:
-        return work(search, record, role)
+    if role.is_worker:  # no baseline, no summary: the chief's
+        check_data(search)
+        search_cluster.wait_for_chief(role, args.chief_timeout)
+        search_cluster.check_same_search(
+            role, record, out / "tune.json", RESUME_KEYS
+        )
+        return search_cluster.work(search, role)
     if role.is_chief:
         search_cluster.check_can_serve(role)
+
+    from keras_transformer.tuning import space as space_lib
+    from zoo import tuner as tuner_lib
 
     # A start that fails (no data, an objective the baseline's trials do
     # not log) leaves the folder as it was found.
@@ -411,10 +343,7 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
         runs.write_record(out / "tune.json", record, RESUME_KEYS, "a search")
         check_data(search)
-        baseline = run_baseline(search)
-
-    from keras_transformer.tuning import space as space_lib
-    from zoo import tuner as tuner_lib
+        baseline = tuner_lib.run_baseline(search)
 
     first_values = search.preset_values()
     if args.tuner != "hyperband" and not all(

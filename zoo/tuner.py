@@ -20,7 +20,9 @@ import time
 
 import keras_tuner
 
+from zoo import cli
 from zoo import files
+from zoo import runs
 from zoo import trial as trial_process
 from zoo.search_report import EXECUTION
 from zoo.search_report import short
@@ -74,6 +76,43 @@ def run_trial_process(request, path):
             f"the trial's process exited with {done.returncode}:\n{tail}"
         )
     return json.loads(result_path.read_text())
+
+
+def run_baseline(search):
+    """The preset trained with a trial's budget (once; kept on disk)."""
+    path = search.out / "baseline.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    print("Baseline: the preset's own values, with a trial's budget")
+    values = search.preset_values()
+    objective = search.objective
+    scores = []
+    with runs.Timer() as timer:
+        for execution in range(search.executions):
+            name = f"execution{execution}." if execution else ""
+            result = run_trial_process(
+                search.request(
+                    values,
+                    execution,
+                    search.out / f"baseline.{name}result.json",
+                ),
+                search.out / f"baseline.{name}request.json",
+            )
+            if objective.name not in result["history"]:
+                raise cli.UsageError(
+                    f"--objective {objective.name} is not a metric the "
+                    f"trials log. They log: {sorted(result['history'])}"
+                )
+            scores.append(best_epoch_value(result["history"], objective))
+    baseline = {
+        "value": float(sum(scores) / len(scores)),
+        "executions": [float(v) for v in scores],
+        "seconds": round(timer.seconds, 1),
+        "hyperparameters": values,
+    }
+    files.write_text(path, json.dumps(baseline, indent=2) + "\n")
+    print(f"baseline {objective.name} {baseline['value']:.4f}")
+    return baseline
 
 
 def make_oracle(kind, search, first_values, max_trials):

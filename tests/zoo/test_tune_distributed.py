@@ -192,7 +192,7 @@ def test_a_chief_whose_port_is_taken_is_a_usage_error(
     assert not out.exists()
 
 
-def test_a_worker_with_another_command_is_refused():
+def test_a_worker_with_another_command_is_refused(tmp_path):
     import keras_tuner
 
     from zoo import cli
@@ -201,11 +201,14 @@ def test_a_worker_with_another_command_is_refused():
 
     role = search_cluster.Role("tuner1", "127.0.0.1", 8000)
     chief = {"seed": 0, "epochs_per_trial": 5, "command": "chief's"}
-    search_cluster.check_same_search(role, dict(chief), None, RESUME_KEYS)
-    search_cluster.check_same_search(role, dict(chief), chief, RESUME_KEYS)
+    path = tmp_path / "tune.json"  # the chief's, in a shared --out
+    worker = {**chief, "command": "worker's"}
+    search_cluster.check_same_search(role, worker, path, RESUME_KEYS)
+    path.write_text(json.dumps(chief))
+    search_cluster.check_same_search(role, worker, path, RESUME_KEYS)
+    worker["epochs_per_trial"] = 3
     with pytest.raises(cli.UsageError, match="epochs_per_trial: 5 -> 3"):
-        worker = {**chief, "epochs_per_trial": 3}
-        search_cluster.check_same_search(role, worker, chief, RESUME_KEYS)
+        search_cluster.check_same_search(role, worker, path, RESUME_KEYS)
 
     def space(choices):
         hp = keras_tuner.HyperParameters()
