@@ -16,19 +16,41 @@ def short(value):
     return str(value)
 
 
-def trial_rows(tuner, out):
-    """One dict per trial, in the order they were created."""
-    stats = json.loads((out / "trial_stats.json").read_text())
+# What a trial reports to the oracle besides its objective: its wall
+# time, the memory of the process that ran it after it, the trial
+# process's peak, and each execution's score.
+STATS = ("seconds", "rss_mb", "trial_peak_rss_mb")
+EXECUTION = "execution_{}"
+
+
+def trial_stats(trial):
+    """`STATS` of a `keras_tuner` trial (None where it reported none: a
+    failed trial) and `scores`, its executions' scores."""
+    metrics = trial.metrics
+
+    def last(name):
+        if not metrics.exists(name):
+            return None
+        return float(metrics.get_last_value(name))
+
+    scores = []
+    while metrics.exists(EXECUTION.format(len(scores))):
+        scores.append(last(EXECUTION.format(len(scores))))
+    return {**{name: last(name) for name in STATS}, "scores": scores}
+
+
+def trial_rows(oracle):
+    """One dict per trial of the search's `oracle`, in the order they
+    were created."""
     rows = []
-    for trial_id in tuner.oracle.start_order:
-        trial = tuner.oracle.get_trial(trial_id)
+    for trial_id in oracle.start_order:
+        trial = oracle.get_trial(trial_id)
         rows.append(
             {
                 "trial": trial_id,
                 "status": trial.status,
                 "score": trial.score,
-                **{k: None for k in _STAT_COLUMNS[3:]},
-                **stats.get(trial_id, {}),
+                **trial_stats(trial),
                 **trial.hyperparameters.values,
             }
         )
@@ -90,15 +112,7 @@ def write_summary(rows, baseline, objective, record, out):
     plot_trials(rows, baseline, objective, out / "trials.png", record)
 
 
-_STAT_COLUMNS = (
-    "trial",
-    "status",
-    "score",
-    "seconds",
-    "rss_mb",
-    "trial_peak_rss_mb",
-    "scores",
-)
+_STAT_COLUMNS = ("trial", "status", "score", *STATS, "scores")
 
 
 def plot_trials(rows, baseline, objective, path, record):

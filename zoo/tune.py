@@ -10,9 +10,10 @@ steps `python -m zoo train` takes) with the trial's settings on the
 preset, trained for a trial's budget in its own process (`zoo.trial`).
 Reads top to bottom: arguments, the search space (the library
 HyperModel's, the zoo's per dataset, `--space`; the preset's values as
-the baseline), the preset trained once as the baseline, the search (one
-line per trial; results kept on disk, so a killed search resumes where it
-stopped), then the summary files. The output folder holds:
+the baseline), the preset trained once as the baseline (`zoo.tuner`),
+the search (one line per trial; results kept on disk, so a killed search
+resumes where it stopped), then the summary files. The output folder
+holds:
 
     tune.json          the settings and command (checked on resume)
     search/            keras-tuner's trials (resume state)
@@ -20,10 +21,15 @@ stopped), then the summary files. The output folder holds:
     summary.csv, summary.md, trials.png
     best.json          the best trial: settings, score, seed, budget and
                        the `train` command that replays it
+    trials.log         the trials started, one line each
+
+With keras-tuner's environment variables set, the same command is the
+chief or a worker of a distributed search (`zoo.search_cluster`): the
+chief does all of the above but the trials, which the workers take from
+it (each logs them in trials.TUNER_ID.log).
 """
 
 import dataclasses
-import json
 import math
 import pathlib
 import sys
@@ -33,6 +39,7 @@ from zoo import files
 from zoo import options
 from zoo import recipe
 from zoo import runs
+from zoo import search_cluster
 from zoo import search_report
 from zoo import search_space
 from zoo import tasks
@@ -97,6 +104,16 @@ def add_arguments(parser):
     )
     options.add_language_arguments(parser)
     parser.add_argument("--seed", type=cli.NON_NEGATIVE, default=0)
+    parser.add_argument(
+        "--chief-timeout",
+        type=cli.number(0.0, low_open=True),
+        default=3600.0,
+        metavar="SECONDS",
+        help="a worker of a distributed search (KERASTUNER_TUNER_ID, "
+        "KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) waits this long for "
+        "the chief, which serves once it has trained the baseline "
+        "(default: an hour)",
+    )
     options.add_data_arguments(parser)
     return parser
 
@@ -224,58 +241,20 @@ class Search:
         return " ".join(words)
 
 
-def run_baseline(search):
-    """The preset trained with a trial's budget (once; kept on disk)."""
-    from zoo import tuner as tuner_lib
-
-    path = search.out / "baseline.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    print("Baseline: the preset's own values, with a trial's budget")
-    values = search.preset_values()
-    objective = search.objective
-    scores = []
-    with runs.Timer() as timer:
-        for execution in range(search.executions):
-            name = f"execution{execution}." if execution else ""
-            result = tuner_lib.run_trial_process(
-                search.request(
-                    values,
-                    execution,
-                    search.out / f"baseline.{name}result.json",
-                ),
-                search.out / f"baseline.{name}request.json",
-            )
-            if objective.name not in result["history"]:
-                raise cli.UsageError(
-                    f"--objective {objective.name} is not a metric the "
-                    f"trials log. They log: {sorted(result['history'])}"
-                )
-            scores.append(
-                tuner_lib.best_epoch_value(result["history"], objective)
-            )
-    baseline = {
-        "value": float(sum(scores) / len(scores)),
-        "executions": [float(v) for v in scores],
-        "seconds": round(timer.seconds, 1),
-        "hyperparameters": values,
-    }
-    files.write_text(path, json.dumps(baseline, indent=2) + "\n")
-    print(f"baseline {objective.name} {baseline['value']:.4f}")
-    return baseline
-
-
 # ---------------------------------------------------------------- main
 
 
-def check_out(out, record):
+def check_out(out, record, role):
     """Before anything is written: `out` must be a new or empty folder, or
-    one that holds this search (killed, or finished)."""
+    one that holds this search (killed, or finished). A worker's may also
+    hold its own files of this search, or be the chief's (`work`)."""
     if (out / "config.json").is_file():
         raise cli.UsageError(
             f"--out {out} holds a training run, not a search. Give another "
             "--out."
         )
+    if role.is_worker:
+        return
     if not (out / "tune.json").is_file():
         if out.is_dir() and any(out.iterdir()):
             raise cli.UsageError(
@@ -284,6 +263,15 @@ def check_out(out, record):
             )
         return
     runs.check_record(out / "tune.json", record, RESUME_KEYS, "a search")
+
+
+def check_data(search):
+    """The data loads (a clear error when it is missing) and every trial
+    the space can give fits it (a batch larger than the data)."""
+    family, cfg = search.family, search.cfg
+    data = recipe.load_data(family, cfg, search.args)
+    for _, trial in search_space.candidate_configs(family, cfg, search.space):
+        family.check_data(trial, data)
 
 
 def main(argv=None):
@@ -301,6 +289,7 @@ def main(argv=None):
     task, args = argv[0], parser.parse_args(argv[1:])
     family = tasks.family(task)
     family.check_args(args, parser)
+    role = search_cluster.role_from_env()
 
     # Every check before the first write: arguments, space, folder.
     preset, cfg = options.resolve(family, args.dataset, args.preset)
@@ -333,22 +322,28 @@ def main(argv=None):
         "tgt": args.tgt,
         "command": runs.command_line(),
     }
-    check_out(out, record)
+    check_out(out, record, role)
     search = Search(family, preset, cfg, space, objective, args, out)
+    if role.is_worker:  # no baseline, no summary: the chief's
+        check_data(search)
+        search_cluster.wait_for_chief(role, args.chief_timeout)
+        search_cluster.check_same_search(
+            role, record, out / "tune.json", RESUME_KEYS
+        )
+        return search_cluster.work(search, role)
+    if role.is_chief:
+        search_cluster.check_can_serve(role)
+
+    from keras_transformer.tuning import space as space_lib
+    from zoo import tuner as tuner_lib
 
     # A start that fails (no data, an objective the baseline's trials do
     # not log) leaves the folder as it was found.
     with files.undo_on_failure(out, ("tune.json",)):
         out.mkdir(parents=True, exist_ok=True)
         runs.write_record(out / "tune.json", record, RESUME_KEYS, "a search")
-        data = recipe.load_data(family, cfg, args)  # missing: a clear error
-        for _, trial in search_space.candidate_configs(family, cfg, space):
-            family.check_data(trial, data)  # a batch larger than the data
-        del data
-        baseline = run_baseline(search)
-
-    from keras_transformer.tuning import space as space_lib
-    from zoo import tuner as tuner_lib
+        check_data(search)
+        baseline = tuner_lib.run_baseline(search)
 
     first_values = search.preset_values()
     if args.tuner != "hyperband" and not all(
@@ -360,7 +355,7 @@ def main(argv=None):
     oracle = tuner_lib.make_oracle(
         args.tuner, search, first_values, args.max_trials
     )
-    tuner = tuner_lib.ZooTuner(oracle, search)
+    tuner = tuner_lib.ZooTuner(oracle, search, role)
     limit = args.steps_per_epoch
     print(
         f"Search space: {space}\n{args.tuner} search, {args.max_trials} "
@@ -368,8 +363,18 @@ def main(argv=None):
         + (f" (at most {limit} steps each)" if limit else "")
         + f"; objective {objective.name} ({objective.direction})"
     )
+    if role.is_chief:
+        print(
+            f"Serving the search at {role.address}: start the workers with "
+            f"the same command and {search_cluster.TUNER_ID}=tuner0, "
+            "tuner1, ...",
+            flush=True,
+        )
+        oracle.serving = True
     tuner.search(verbose=0)  # the trial lines are ours
-    rows = search_report.trial_rows(tuner, out)
+    if oracle.failure is not None:  # the chief stopped the workers
+        raise oracle.failure
+    rows = search_report.trial_rows(oracle)
     search_report.write_summary(rows, baseline, objective, record, out)
     best = search_report.write_best(rows, baseline, search, record, out)
     gain = best["value"] - baseline["value"]

@@ -1,7 +1,15 @@
 """The search engine of `python -m zoo tune`, on keras-tuner's public
 API: a `keras_tuner.Tuner` whose `run_trial` trains each trial in its own
 process (`zoo.trial`), an oracle that tries the preset first, and one line
-per trial under a progress bar over the trials."""
+per trial under a progress bar over the trials.
+
+The tuner only uses what keras-tuner's `OracleClient` also offers
+(`create_trial`, `end_trial`, `get_trial`, `get_best_trials`,
+`get_space`), so that the same tuner is a worker of a distributed search
+(`zoo.search_cluster`). What a trial measures besides its score (time,
+memory, each execution's score) goes to the oracle with the score, as
+the trial's metrics: the chief, which writes the summary, has them
+whichever worker ran the trial."""
 
 import json
 import os
@@ -12,15 +20,24 @@ import time
 
 import keras_tuner
 
+from zoo import cli
 from zoo import files
+from zoo import runs
 from zoo import trial as trial_process
+from zoo.search_report import EXECUTION
 from zoo.search_report import short
+from zoo.search_report import trial_stats
 
 ORACLES = {
     "random": keras_tuner.oracles.RandomSearchOracle,
     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
     "hyperband": keras_tuner.oracles.HyperbandOracle,
 }
+
+
+# How long a worker waits before it asks again when the oracle has no
+# trial for it yet (hyperband: the other trials of a round are running).
+IDLE_SECONDS = 2.0
 
 
 class TrialFailed(RuntimeError):
@@ -61,17 +78,56 @@ def run_trial_process(request, path):
     return json.loads(result_path.read_text())
 
 
+def run_baseline(search):
+    """The preset trained with a trial's budget (once; kept on disk)."""
+    path = search.out / "baseline.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    print("Baseline: the preset's own values, with a trial's budget")
+    values = search.preset_values()
+    objective = search.objective
+    scores = []
+    with runs.Timer() as timer:
+        for execution in range(search.executions):
+            name = f"execution{execution}." if execution else ""
+            result = run_trial_process(
+                search.request(
+                    values,
+                    execution,
+                    search.out / f"baseline.{name}result.json",
+                ),
+                search.out / f"baseline.{name}request.json",
+            )
+            if objective.name not in result["history"]:
+                raise cli.UsageError(
+                    f"--objective {objective.name} is not a metric the "
+                    f"trials log. They log: {sorted(result['history'])}"
+                )
+            scores.append(best_epoch_value(result["history"], objective))
+    baseline = {
+        "value": float(sum(scores) / len(scores)),
+        "executions": [float(v) for v in scores],
+        "seconds": round(timer.seconds, 1),
+        "hyperparameters": values,
+    }
+    files.write_text(path, json.dumps(baseline, indent=2) + "\n")
+    print(f"baseline {objective.name} {baseline['value']:.4f}")
+    return baseline
+
+
 def make_oracle(kind, search, first_values, max_trials):
     """keras-tuner's oracle of `kind` over the search's space; random and
     bayesian searches try `first_values` (the preset) first when given."""
     common = {
         "objective": search.objective,
         "hyperparameters": search.hyperparameters(),
-        "seed": search.seed,
+        # keras-tuner takes a seed of 0 (the default --seed) for "pick one
+        # at random": without the 1, a search's trials would not repeat.
+        "seed": search.seed + 1,
         "max_consecutive_failed_trials": 3,
     }
     if kind == "hyperband":
-        oracle = ORACLES[kind](max_epochs=search.epochs, **common)
+        oracle = _zoo_oracle(ORACLES[kind])(max_epochs=search.epochs, **common)
         oracle.max_trials = max_trials  # also caps hyperband's brackets
         return oracle
     extra = {}
@@ -80,38 +136,94 @@ def make_oracle(kind, search, first_values, max_trials):
         # spend a short search on random trials alone; a third of the
         # budget leaves the rest to the Gaussian process.
         extra["num_initial_points"] = max(2, max_trials // 3)
-    oracle = _preset_first(ORACLES[kind])(
+    oracle = _zoo_oracle(ORACLES[kind])(
         max_trials=max_trials, **common, **extra
     )
     oracle.first_values = first_values
     return oracle
 
 
-def _preset_first(oracle_class):
+def _zoo_oracle(oracle_class):
     """`oracle_class` whose first trial takes `first_values`, so that the
     best trial is never worse than the preset; later trials are the
-    oracle's own (`populate_space` is what an oracle defines)."""
+    oracle's own (`populate_space` is what an oracle defines).
 
-    class PresetFirst(oracle_class):
+    `serving`: the oracle is a distributed search's chief's. It prints a
+    line for each trial a worker ends, and when too many trials failed in
+    a row (keras-tuner raises in `end_trial`, which would fail the
+    worker's request and leave the chief waiting for the trial forever),
+    it keeps the error in `failure` and tells every worker to stop."""
+
+    class ZooOracle(oracle_class):
         first_values = None
+        serving = False
+        failure = None
 
         def populate_space(self, trial_id):
+            if self.failure is not None:
+                return {"status": "STOPPED"}
             if self.first_values is not None and not self.trials:
                 return {"status": "RUNNING", "values": dict(self.first_values)}
             return super().populate_space(trial_id)
 
-    PresetFirst.__name__ = f"PresetFirst{oracle_class.__name__}"
-    return PresetFirst
+        @keras_tuner.synchronized
+        def end_trial(self, trial):
+            ran_by = {t.trial_id: k for k, t in self.ongoing_trials.items()}
+            try:
+                super().end_trial(trial)
+            except RuntimeError as e:  # too many failures in a row
+                if not self.serving:
+                    raise  # the search in this process stops with it
+                self.failure = self.failure or e
+                # keras-tuner raised before it let go of the trial.
+                self.ongoing_trials = {
+                    k: t
+                    for k, t in self.ongoing_trials.items()
+                    if t.trial_id != trial.trial_id
+                }
+                self.save()
+            if self.serving:
+                line = trial_line(self.get_trial(trial.trial_id), self)
+                print(f"{line} ({ran_by.get(trial.trial_id)})", flush=True)
+
+    ZooOracle.__name__ = f"Zoo{oracle_class.__name__}"
+    return ZooOracle
+
+
+def trial_line(trial, oracle, seconds=None):
+    """The line that reports an ended trial: its score (and the best so
+    far) or why it failed, its values, its time."""
+    name = oracle.objective.name
+    if trial.status == "COMPLETED":
+        best = oracle.get_best_trials(1)[0].score
+        result = f"{name} {trial.score:.4f} (best {best:.4f})"
+    else:
+        # A worker's messages stay in its own output.
+        last = (trial.message or "").strip().splitlines()[-1:]
+        result = f"{trial.status}: {' '.join(last) or 'the worker says why'}"
+    values = trial.hyperparameters.values
+    epochs = values.get("tuner/epochs")  # hyperband's budget
+    values = ", ".join(
+        [f"{k}={short(v)}" for k, v in values.items() if "/" not in k]
+        + ([f"epochs={epochs}"] if epochs else [])
+    )
+    if seconds is None:
+        seconds = trial_stats(trial)["seconds"]
+    took = "" if seconds is None else f"; {seconds:.0f} s"
+    return f"trial {trial.trial_id}: {result}; {values}{took}"
 
 
 class ZooTuner(keras_tuner.Tuner):
     """Runs each trial of `search` (a `zoo.tune.Search`) in its own
     process, `executions_per_trial` times with seeds seed, seed+1, ...; a
-    trial's score is the mean of its executions' best epochs. Records each
-    trial's wall time, the search process's resident memory after it and
-    the trial process's peak in trial_stats.json."""
+    trial's score is the mean of its executions' best epochs. Each trial
+    also reports its wall time, this process's resident memory after it
+    and the trial process's peak (`search_report.trial_stats`). `role` is this
+    process's part in the search (`zoo.search_cluster.Role`): a worker
+    logs the trials it starts in trials.TUNER_ID.log, a search in one
+    process in trials.log."""
 
-    def __init__(self, oracle, search):
+    def __init__(self, oracle, search, role):
         super().__init__(
             oracle=oracle,
             directory=str(search.out),
@@ -119,16 +231,24 @@ class ZooTuner(keras_tuner.Tuner):
             overwrite=False,  # resume a killed search
         )
         self.plan = search
-        self.log_path = search.out / "trials.log"
-        self.stats_path = search.out / "trial_stats.json"
-        if not self.stats_path.is_file():
-            files.write_text(self.stats_path, "{}\n")
+        self.role = role
+        name = f"trials.{role.tuner_id}" if role.distributed else "trials"
+        self.log_path = search.out / f"{name}.log"
+        self._idle = False
 
     def run_trial(self, trial, *args, **kwargs):
+        start = time.perf_counter()
         values = trial.hyperparameters.values
         folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
         folder.mkdir(parents=True, exist_ok=True)
         previous = values.get("tuner/trial_id")  # hyperband's next round
+        if previous and not self._weights_path(previous).is_file():
+            raise keras_tuner.errors.FailedTrialError(
+                f"Hyperband continues trial {previous} from its weights, "
+                f"and {self._weights_path(previous)} does not exist: another "
+                "worker trained it in its own --out. A distributed "
+                "hyperband search needs one --out shared by all processes."
+            )
         scores, peaks = [], []
         for execution in range(self.plan.executions):
             name = f"execution{execution}." if execution else ""
@@ -153,8 +273,13 @@ class ZooTuner(keras_tuner.Tuner):
             objective = self.plan.objective
             scores.append(best_epoch_value(result["history"], objective))
             peaks.append(result["peak_rss_mb"])
-        self._executions = {"scores": scores, "trial_peak_rss_mb": max(peaks)}
-        return {self.plan.objective.name: sum(scores) / len(scores)}
+        return {
+            self.plan.objective.name: sum(scores) / len(scores),
+            **{EXECUTION.format(i): s for i, s in enumerate(scores)},
+            "seconds": round(time.perf_counter() - start, 1),
+            "rss_mb": round(resident_mb(), 1),
+            "trial_peak_rss_mb": max(peaks),
+        }
 
     def _weights_path(self, trial_id):
         return pathlib.Path(self.get_trial_dir(trial_id)) / "best.weights.h5"
@@ -163,51 +288,42 @@ class ZooTuner(keras_tuner.Tuner):
         super().on_search_begin()
         from tqdm import tqdm
 
-        done = sum(t.status == "COMPLETED" for t in self.oracle.trials.values())
+        if self.role.is_worker:  # the chief knows how many trials are done
+            total, done = None, 0
+        else:
+            total = self.oracle.max_trials
+            trials = self.oracle.trials.values()
+            done = min(total, sum(t.status == "COMPLETED" for t in trials))
         self._bar = tqdm(
-            total=self.oracle.max_trials,
-            initial=min(done, self.oracle.max_trials),
-            desc="trials",
+            total=total,
+            initial=done,
+            desc="trials" if total else f"trials on {self.role.tuner_id}",
             unit="trial",
             file=sys.stdout,
             disable=None,  # a bar on a terminal; the trial lines in logs
             dynamic_ncols=True,
         )
 
+    def pre_create_trial(self):
+        # keras-tuner asks again at once when the oracle has no trial yet
+        # (IDLE): wait a little between such asks.
+        if self._idle:
+            time.sleep(IDLE_SECONDS)
+        self._idle = True
+
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._idle = False
         self._trial_start = time.perf_counter()
-        self._executions = {"scores": [], "trial_peak_rss_mb": None}
         with open(self.log_path, "a") as f:
             f.write(f"start {trial.trial_id}\n")
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
-        trial = self.oracle.get_trial(trial.trial_id)
         seconds = time.perf_counter() - self._trial_start
-        stats = json.loads(self.stats_path.read_text())
-        stats[trial.trial_id] = {
-            "seconds": round(seconds, 1),
-            "rss_mb": round(resident_mb(), 1),
-            **self._executions,
-        }
-        files.write_text(self.stats_path, json.dumps(stats, indent=2) + "\n")
-        name = self.oracle.objective.name
-        if trial.status == "COMPLETED":
-            best = self.oracle.get_best_trials(1)[0].score
-            result = f"{name} {trial.score:.4f} (best {best:.4f})"
-        else:
-            last = (trial.message or "").strip().splitlines()[-1:]
-            result = f"{trial.status}: {' '.join(last)}"
-        values = trial.hyperparameters.values
-        epochs = values.get("tuner/epochs")  # hyperband's budget
-        values = ", ".join(
-            [f"{k}={short(v)}" for k, v in values.items() if "/" not in k]
-            + ([f"epochs={epochs}"] if epochs else [])
-        )
-        self._bar.write(
-            f"trial {trial.trial_id}: {result}; {values}; {seconds:.0f} s"
-        )
+        ended = self.oracle.get_trial(trial.trial_id)  # scored
+        ended.message = trial.message  # a chief's copy has none
+        self._bar.write(trial_line(ended, self.oracle, seconds))
         self._bar.update(1)
 
     def on_search_end(self):

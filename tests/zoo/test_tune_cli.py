@@ -73,9 +73,9 @@ def test_memory_does_not_grow_from_trial_to_trial(search):
     flat and every trial peaks at about the same size. (Training ten
     models in one process grows by about 50 MB each, despite
     `keras.backend.clear_session()`.)"""
-    stats = json.loads((search / "trial_stats.json").read_text())
-    search_rss = [s["rss_mb"] for s in stats.values()]
-    trial_peaks = [s["trial_peak_rss_mb"] for s in stats.values()]
+    rows = summary(search)
+    search_rss = [float(r["rss_mb"]) for r in rows]
+    trial_peaks = [float(r["trial_peak_rss_mb"]) for r in rows]
     assert len(search_rss) == 10
     assert max(search_rss) - search_rss[0] < 40
     assert max(trial_peaks) - min(trial_peaks) < 80
@@ -303,3 +303,33 @@ def test_a_space_the_trials_cannot_train_is_refused(
     assert run([*args, "--out", str(out)]) == 2
     assert named in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_search_draws_the_same_trials_for_the_same_seed():
+    """The oracle draws the same values for the same --seed, 0 included
+    (keras-tuner takes a seed of 0 for "pick one at random"): a search
+    repeats, and the chief of a distributed search draws the trials a
+    search in one process would."""
+    import types
+
+    import keras_transformer.tuning as tuning
+    from zoo import options
+    from zoo import search_space
+    from zoo import tasks
+    from zoo import tuner as tuner_lib
+    from zoo.tune import Search
+
+    family = tasks.family("vit")
+    preset, cfg = options.resolve(family, "digits")
+    space = search_space.build_space(family, cfg, {}, "test")
+    objective = getattr(tuning, family.hypermodel).OBJECTIVE
+
+    def draws(seed):
+        args = types.SimpleNamespace(seed=seed, epochs_per_trial=1)
+        search = Search(family, preset, cfg, space, objective, args, None)
+        oracle = tuner_lib.make_oracle("random", search, None, 4)
+        return [oracle.populate_space(str(i))["values"] for i in range(3)]
+
+    assert draws(0) == draws(0)
+    assert draws(1) == draws(1)
+    assert draws(0) != draws(1)
