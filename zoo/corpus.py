@@ -1,7 +1,8 @@
 """A user's own corpus (`--dataset custom --data GLOB`), read as a stream.
 
-A corpus is a list of files matched by a glob: plain UTF-8 text, or the
-TFRecord shards `python -m zoo prepare` writes. It is read in *units*,
+A corpus is a list of files matched by a glob: UTF-8 text (gzipped when
+the name ends in `.gz`), or the TFRecord shards `python -m zoo prepare`
+writes. It is read in *units*,
 the pieces it is shuffled and split in:
 
 - `pairs` (translation): one line, `source<TAB>target`;
@@ -116,7 +117,10 @@ class Corpus:
 
         if self.format == "tfrecord":
             return tf.data.TFRecordDataset(path)
-        lines = tf.data.TextLineDataset(path)
+        gzipped = tf.strings.regex_full_match(path, r".*\.gz")
+        lines = tf.data.TextLineDataset(
+            path, compression_type=tf.where(gzipped, "GZIP", "")
+        )
         if self.kind == "pairs":
             return lines
         return lines.batch(BLOCK_LINES).map(

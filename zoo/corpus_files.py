@@ -23,8 +23,9 @@ def add_arguments(parser, files_help):
     parser.add_argument(
         "--data",
         metavar="GLOB",
-        help=f"with --dataset custom: your corpus, {files_help}, or the "
-        f"*{SHARD_SUFFIX} shards of `python -m zoo prepare`",
+        help=f"with --dataset custom: your corpus, {files_help} (gzipped "
+        f"when named *.gz), or the *{SHARD_SUFFIX} shards of `python -m zoo "
+        "prepare`",
     )
     parser.add_argument(
         "--val-data",

@@ -122,6 +122,17 @@ def test_shuffled_training_stream_holds_every_pair(tsv_corpus):
     assert len(passes) == 900 and set(passes) <= set(once)
 
 
+def test_gzipped_files_read_as_their_text(tsv_corpus, tmp_path):
+    data, corpus, _, _ = tsv_corpus
+    plain = sorted(pathlib.Path(data).parent.glob("*.tsv"))[0]
+    (tmp_path / "part.tsv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    zipped = corpus_files.open_corpus(
+        "pairs", str(tmp_path / "*.gz"), val_data=str(plain)
+    )
+    units = listed(zipped.units("train").map(lambda u: (u,)))
+    assert units == listed(zipped.units("val").map(lambda u: (u,)))
+
+
 def test_held_out_lines_are_a_partition(tmp_path):
     pairs = sample_pairs("train")
     data = write_tsv(tmp_path, pairs)
