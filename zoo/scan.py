@@ -157,11 +157,12 @@ def scan(corpus, seed, write=None, verbose=True, sample_size=None):
     )
     done = 0
     for (path, size), holdout in roles:
+        if path.endswith(".gz"):
+            _check_gzip(path)
         units = corpus.file_units(path).batch(SCAN_BATCH)
+        facts = units.map(_facts(kind, holdout or 0.0))
         read = first = 0
-        for batch, ok, val, length in units.map(
-            _facts(kind, holdout or 0.0)
-        ).as_numpy_iterator():
+        for batch, ok, val, length in _readable(facts, path):
             if not ok.all():
                 i = int(np.flatnonzero(~ok)[0])
                 offset, problem = _problem(kind, batch[i])
@@ -183,6 +184,35 @@ def scan(corpus, seed, write=None, verbose=True, sample_size=None):
     progress.update(done, finalize=True)
     _check_counts(corpus, counts)
     return Scan(corpus, counts, characters, reservoir.sample())
+
+
+def _check_gzip(path):
+    """A `UsageError` unless `path` is a whole gzip file (TensorFlow reads
+    a truncated one as the part that is there, without an error)."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 22):
+                pass
+    except (OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{path} cannot be read ({e}).") from None
+
+
+def _readable(dataset, path):
+    """The elements of `dataset`, with a read error (a damaged gzip file,
+    a file gone) as a `UsageError` naming `path`."""
+    import tensorflow as tf
+
+    iterator = dataset.as_numpy_iterator()
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as e:
+            raise UsageError(f"{path} cannot be read ({e.message}).") from None
 
 
 def _check_counts(corpus, counts):

@@ -2,6 +2,7 @@
 `python -m zoo prepare` end to end, and their errors for bad input."""
 
 import functools
+import gzip
 import json
 import os
 import pathlib
@@ -141,6 +142,11 @@ def bad(folder, name, content):
     return str(path)
 
 
+# A gzip file cut short (TensorFlow alone reads the part that is there).
+CUT_GZIP = gzip.compress(b"".join(b"%d\t%d\n" % (i, i) for i in range(9999)))
+CUT_GZIP = CUT_GZIP[: len(CUT_GZIP) // 2]
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -149,22 +155,27 @@ def bad(folder, name, content):
         (b"a\tb\n \tA dog.\n", "line 2: the source is empty"),
         (b"Ein Hund.\tA dog.\nEin K\xe4se.\tA cheese.\n", "line 2: not UTF-8"),
         (b"", "is empty"),
+        (b"\x1f\x8b\x08\x00 not gzip", "zbad.tsv.gz cannot be read"),
+        (CUT_GZIP, "zbad.tsv.gz cannot be read"),
     ],
+    ids=["no-tab", "2-tabs", "empty", "utf-8", "0-bytes", "gzip", "cut"],
 )
 def test_bad_tsv_names_its_file_and_line(tmp_path, capsys, content, message):
     data = tmp_path / "data"
     data.mkdir()
     write_tsv(data, sample_pairs("train"), parts=2)
-    path = bad(data, "zbad.tsv", content)
+    name = "zbad.tsv.gz" if content.startswith(b"\x1f\x8b") else "zbad.tsv"
+    path = bad(data, name, content)
+    glob = str(data / "*.tsv*")
     out = tmp_path / "run"
-    assert run(train_translation(str(data / "*.tsv"), out)) == 2
+    assert run(train_translation(glob, out)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and path in err
     assert "Traceback" not in err and not out.exists()
     # prepare stops at the same line and leaves nothing behind.
     shards = tmp_path / "shards"
-    assert run(["prepare", "translation", "--data", str(data / "*.tsv"),
-                "--out", str(shards)]) == 2  # fmt: skip
+    prepare = ["prepare", "translation", "--data", glob, "--out", shards]
+    assert run([str(word) for word in prepare]) == 2
     assert message in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["data"]
 
