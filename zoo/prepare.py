@@ -43,13 +43,18 @@ DEFAULT_SHARD_MB = 64.0
 
 def parser():
     parser = cli.ArgumentParser(
-        prog="python -m zoo prepare TASK",
+        prog="python -m zoo prepare",
         description="Check a corpus and write it as TFRecord shards for "
         "`python -m zoo train TASK --dataset custom --data 'DIR/*.tfrecord'`"
         "; TASK is translation (TSV files: source<TAB>target) or gpt "
         "(text files).",
     )
-    parser.add_argument("task", choices=sorted(KINDS))
+    parser.add_argument(
+        "task",
+        metavar="TASK",
+        choices=sorted(KINDS),
+        help="translation (TSV files) or gpt (text files)",
+    )
     parser.add_argument(
         "--data", required=True, metavar="GLOB", help="the corpus files"
     )

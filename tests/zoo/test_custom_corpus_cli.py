@@ -262,3 +262,11 @@ def test_shards_are_checked_against_their_manifest(tsv, tmp_path, capsys):
     assert "both .tfrecord shards and other files" in capsys.readouterr().err
     assert run(train_gpt(str(mixed / "*.tfrecord"), tmp_path / "r")) == 2
     assert "has no manifest.json" in capsys.readouterr().err
+
+
+def test_prepare_help(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["prepare", "--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: python -m zoo prepare" in out and "--shard-size MB" in out
