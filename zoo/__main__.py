@@ -15,6 +15,8 @@
     python -m zoo train vit --dataset digits --hparams DIR/best.json
     python -m zoo finetune gpt runs/gpt-shakespeare --data my_text.txt
     python -m zoo finetune vit runs/vit-mnist --dataset digits
+    python -m zoo prepare translation --data 'corpus/*.tsv' --out shards
+    python -m zoo train translation --dataset custom --data 'shards/*.tfrecord'
 
 `python -m zoo COMMAND --help` lists each command's options.
 """
@@ -36,6 +38,7 @@ COMMANDS = (
     "generate",
     "export",
     "finetune",
+    "prepare",
 )
 # Options of evaluate/predict/translate/generate/export that take a
 # value: the first other word that is not an option is the run directory.
@@ -84,7 +87,8 @@ def main(argv=None):
         help="train TASK ... | tune TASK ... | evaluate RUN_DIR "
         "| predict RUN_DIR IMAGE... | translate RUN_DIR TEXT... "
         "| generate RUN_DIR --prompt TEXT "
-        "| export RUN_DIR --out DIR | finetune TASK RUN_DIR ...",
+        "| export RUN_DIR --out DIR | finetune TASK RUN_DIR ... "
+        "| prepare TASK --data GLOB --out DIR",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
@@ -111,6 +115,12 @@ def main(argv=None):
         from zoo import finetune
 
         finetune.main(rest)
+        return 0
+
+    if command == "prepare":
+        from zoo import prepare
+
+        prepare.prepare_main(rest)
         return 0
 
     if command == "train":

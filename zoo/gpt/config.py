@@ -5,7 +5,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class GPTConfig:
-    dataset: str  # shakespeare
+    dataset: str  # shakespeare, or custom: your own text (--data)
     context: int  # tokens per training window (the model's max_length)
     num_layers: int
     d_model: int
@@ -118,4 +118,16 @@ PRESETS = {
     ),
 }
 
-DEFAULT_PRESET = {"shakespeare": "shakespeare-nanogpt-cpu"}
+# Your own text (`--dataset custom --data GLOB`): the same models and
+# training.
+PRESETS["custom-nanogpt-cpu"] = dataclasses.replace(
+    PRESETS["shakespeare-nanogpt-cpu"], dataset="custom"
+)
+PRESETS["custom-tiny"] = dataclasses.replace(
+    PRESETS["shakespeare-tiny"], dataset="custom"
+)
+
+DEFAULT_PRESET = {
+    "shakespeare": "shakespeare-nanogpt-cpu",
+    "custom": "custom-nanogpt-cpu",
+}

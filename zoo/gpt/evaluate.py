@@ -97,14 +97,20 @@ def evaluate_main(argv=None):
 
     run, record, cfg, model, tokenizer = load_run(args.run_dir)
     model = cli.quantized(model, args.quantize)
-    text = recipe.loaded(
-        gpt_data.load, cfg, args.data_dir or record.get("data_dir")
-    )
-    # Only the validation text: the training split is not needed here.
-    val = np.asarray(tokenizer.tokenize(text["val"]).flat_values, "int32")
-    loss, accuracy = model.evaluate(
-        gpt_data.all_windows(val, cfg.context), verbose=0
-    )
+    if cfg.dataset == "custom":
+        from zoo import corpus
+        from zoo.gpt import stream
+
+        streamed = corpus.Corpus.from_record(record["corpus"])
+        windows = stream.val_windows(streamed, tokenizer, cfg.context)
+    else:
+        text = recipe.loaded(
+            gpt_data.load, cfg, args.data_dir or record.get("data_dir")
+        )
+        # Only the validation text: the training split is not needed here.
+        val = np.asarray(tokenizer.tokenize(text["val"]).flat_values, "int32")
+        windows = gpt_data.all_windows(val, cfg.context)
+    loss, accuracy = model.evaluate(windows, verbose=0)
     kernels = f", {args.quantize} kernels" if args.quantize else ""
     print(
         f"{cfg.dataset} validation loss: {loss:.4f} nats per character "

@@ -1,6 +1,7 @@
-"""Train a character-level GPT on Tiny Shakespeare.
+"""Train a character-level GPT on Tiny Shakespeare or on your own text.
 
     python -m zoo train gpt --dataset shakespeare
+    python -m zoo train gpt --dataset custom --data 'books/*.txt'
 
 The family definition the run skeleton (`zoo.recipe`) trains and `zoo
 tune` searches: the character tokenizer (saved with the run), batches of
@@ -11,11 +12,15 @@ a sample of generated text.
 """
 
 from zoo import cli
+from zoo import corpus
+from zoo import corpus_files
 from zoo import files
 from zoo import recipe
+from zoo import scan
 from zoo.gpt import config
 from zoo.gpt import data as gpt_data
 from zoo.gpt import evaluate as gpt_evaluate
+from zoo.gpt import stream as gpt_stream
 
 SAMPLE_PROMPT = "ROMEO:"
 
@@ -34,8 +39,15 @@ class GPTFamily(recipe.Family):
         ("--batch-size", "batch_size", cli.POSITIVE, "override the preset"),
     )
     length = "iterations"
+    record_keys = ("corpus",)
     hypermodel = "GPTHyperModel"
     fixed_in_search = ("eval_interval",)  # an epoch of every trial
+
+    def add_arguments(self, parser):
+        corpus_files.add_arguments(parser, "UTF-8 text files")
+
+    def check_args(self, args, parser):
+        corpus_files.check_args(args, "text")
 
     def title(self, preset, args):
         return f"GPT {preset}"
@@ -61,9 +73,18 @@ class GPTFamily(recipe.Family):
         return cfg.eval_interval
 
     def load_data(self, cfg, args):
+        if cfg.dataset == "custom":
+            streamed = corpus.Corpus.from_record(args.corpus)
+            return scan.survey(streamed, args.seed)
         return gpt_data.load(cfg, args.data_dir)
 
     def prepare(self, folder, cfg, data, seed, verbose=True):
+        if cfg.dataset == "custom":
+            train, val, tokenizer = gpt_stream.prepare(
+                folder, cfg, data, seed, verbose
+            )
+            extra = {"tokenizer": tokenizer}
+            return recipe.Prepared(train, val, cfg.eval_interval, extra)
         tokenizer, ids = gpt_data.encode_text(folder, data, verbose)
         for split, split_ids in ids.items():
             if len(split_ids) <= cfg.context:
@@ -124,9 +145,17 @@ class GPTFamily(recipe.Family):
     def finish(self, run, model, cfg, prepared, data, args):
         val = model.evaluate(prepared.val, verbose=0, return_dict=True)
         run.save_model(model)
-        tokenizer, ids = prepared.extra["tokenizer"], prepared.extra["ids"]
+        tokenizer = prepared.extra["tokenizer"]
+        if cfg.dataset == "custom":
+            windows = sum(int(y.shape[0]) for _, y in prepared.val)
+            characters = tokenizer.characters
+            prompt = "\n" if "\n" in characters else characters[0]
+        else:
+            windows = (len(prepared.extra["ids"]["val"]) - 1) // cfg.context
+            prompt = SAMPLE_PROMPT
+        val_tokens = windows * cfg.context
         sample = gpt_evaluate.generate_text(
-            model, tokenizer, SAMPLE_PROMPT, 300, temperature=0.8, top_k=40
+            model, tokenizer, prompt, 300, temperature=0.8, top_k=40
         )
         files.write_text(run.path / "sample.txt", sample + "\n")
 
@@ -134,8 +163,7 @@ class GPTFamily(recipe.Family):
             return {
                 "val_loss": float(val["loss"]),
                 "val_accuracy": float(val["accuracy"]),
-                "val_tokens": int((len(ids["val"]) - 1) // cfg.context)
-                * cfg.context,
+                "val_tokens": int(val_tokens),
             }
 
         def line(metrics):

@@ -5,7 +5,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class TranslationConfig:
-    dataset: str  # multi30k
+    dataset: str  # multi30k, or custom: your own corpus (--data)
     vocab_size: int  # WordPiece vocabulary bound per language
     num_layers: int  # encoder blocks = decoder blocks
     d_model: int
@@ -69,4 +69,13 @@ PRESETS = {
     ),
 }
 
-DEFAULT_PRESET = {"multi30k": "multi30k-base"}
+# Your own corpus (`--dataset custom --data GLOB`): the same models and
+# training, on every line of it (max_pairs stays 0).
+PRESETS["custom-base"] = dataclasses.replace(
+    PRESETS["multi30k-base"], dataset="custom"
+)
+PRESETS["custom-tiny"] = dataclasses.replace(
+    PRESETS["multi30k-tiny"], dataset="custom", max_pairs=0
+)
+
+DEFAULT_PRESET = {"multi30k": "multi30k-base", "custom": "custom-base"}

@@ -1,6 +1,7 @@
 """Use a trained translation run.
 
 python -m zoo evaluate RUN_DIR                 BLEU on Multi30k test2016
+                                               (a custom corpus: its val)
 python -m zoo translate RUN_DIR "ein Mann ."   translation + attention plot
 python -m zoo export RUN_DIR --out DIR         string-to-string SavedModel
 """
@@ -84,28 +85,39 @@ def evaluate_run(
     run_dir, data_dir=None, beam_size=None, verbose=True, quantize=None
 ):
     """`test_bleu` for a run on disk: loads its model, tokenizers and
-    Multi30k test2016; with `quantize` ("int8", ...), of the model with
-    its kernels quantized."""
+    Multi30k test2016 (a custom corpus: the first `BLEU_PAIRS` lines of
+    its validation split); with `quantize` ("int8", ...), of the model
+    with its kernels quantized."""
     run, record, cfg, model, tokenizers = load_run(run_dir)
     model = cli.quantized(model, quantize)
-    pairs = recipe.loaded(
-        tr_data.load_pairs,
-        cfg,
-        record["src"],
-        record["tgt"],
-        data_dir or record.get("data_dir"),
-        record.get("seed", 0),
-    )
+    if cfg.dataset == "custom":
+        from zoo import corpus
+        from zoo.translation import stream
+
+        streamed = corpus.Corpus.from_record(record["corpus"])
+        split, pair = "val", "custom"
+        pairs = stream.validation_pairs(streamed)
+    else:
+        split, pair = "test2016", f"{record['src']}->{record['tgt']}"
+        pairs = recipe.loaded(
+            tr_data.load_pairs,
+            cfg,
+            record["src"],
+            record["tgt"],
+            data_dir or record.get("data_dir"),
+            record.get("seed", 0),
+        )[split]
     scores = test_bleu(
         run,
         cfg,
         model,
         tokenizers,
-        pairs["test2016"],
+        pairs,
         beam_size,
         verbose,
-        pair=f"{record['src']}->{record['tgt']}",
+        pair=pair,
         label=quantize,
+        split=split,
     )
     return run.write_metrics(cli.labelled(scores, quantize))
 
@@ -120,11 +132,13 @@ def test_bleu(
     verbose=True,
     pair="",
     label=None,
+    split="test2016",
 ):
     """Decodes the test pairs `test` (sources, references), writes
-    `test2016.hyp.txt` (with a `label`, `test2016.LABEL.hyp.txt`) into the
-    run directory, prints the sacreBLEU line and signature (`pair` names
-    the languages there). Returns the scores for metrics.json."""
+    `SPLIT.hyp.txt` (with a `label`, `SPLIT.LABEL.hyp.txt`) into the run
+    directory, prints the sacreBLEU line and signature (`pair` names the
+    languages there). Returns the scores for metrics.json (`SPLIT_bleu`);
+    `split` is `test2016` (Multi30k) or `val` (a custom corpus)."""
     import time
 
     sources, references = test
@@ -137,7 +151,7 @@ def test_bleu(
     truncated = count_long_sources(translator, sources)
     if truncated:
         print(
-            f"{truncated} of {len(sources)} test sources are longer than "
+            f"{truncated} of {len(sources)} {split} sources are longer than "
             f"max_length={cfg.max_length} tokens: each keeps its first "
             f"{cfg.max_length} tokens."
         )
@@ -145,12 +159,12 @@ def test_bleu(
     hypotheses = translate_all(translator, sources, verbose=verbose)
     seconds = time.perf_counter() - start
     hyp_path = run.path / (
-        f"test2016.{label}.hyp.txt" if label else "test2016.hyp.txt"
+        f"{split}.{label}.hyp.txt" if label else f"{split}.hyp.txt"
     )
     files.write_text(hyp_path, "\n".join(hypotheses) + "\n")
     score, signature, details = bleu(hypotheses, references)
     scores = {
-        "test2016_bleu": round(score, 2),
+        f"{split}_bleu": round(score, 2),
         "bleu_signature": signature,
         "bleu_details": details,
         "beam_size": translator.beam_size,
@@ -162,7 +176,7 @@ def test_bleu(
     print(details)
     print(f"sacreBLEU signature: {signature}")
     print(
-        f"{pair + ' ' if pair else ''}test2016 BLEU {score:.2f} "
+        f"{pair + ' ' if pair else ''}{split} BLEU {score:.2f} "
         f"(beam {translator.beam_size}, "
         f"{len(sources)} sentences decoded in {seconds:.0f} s); "
         f"hypotheses in {hyp_path}"
