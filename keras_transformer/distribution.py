@@ -28,13 +28,14 @@ __all__ = ["layout_map", "check_divisible"]
 
 # (weight path pattern, the mesh axis of each of its dimensions); `M`
 # stands for the model axis. Paths as `Variable.path` gives them, such as
-# "gpt/decoder_layer_0/self_attention/query/kernel" (d_model, heads,
-# head_dim) or ".../feed_forward/inner_dense/kernel" (d_model, d_ff).
+# "gpt/decoder_layer_0/self_attention/query/kernel" (d_model,
+# heads * head_dim, head by head) or ".../feed_forward/inner_dense/kernel"
+# (d_model, d_ff).
 _M = "model"
 _RULES = (
-    (r".*attention/(query|key|value)/kernel", (None, _M, None)),
-    (r".*attention/(query|key|value)/bias", (_M, None)),
-    (r".*attention/attention_output/kernel", (_M, None, None)),
+    (r".*attention/(query|key|value)/kernel", (None, _M)),
+    (r".*attention/(query|key|value)/bias", (_M,)),
+    (r".*attention/attention_output/kernel", (_M, None)),
     (r".*feed_forward/inner_dense/kernel", (None, _M)),
     (r".*feed_forward/inner_dense/bias", (_M,)),
     (r".*feed_forward/output_dense/kernel", (_M, None)),

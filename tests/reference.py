@@ -11,14 +11,21 @@ def softmax(x, axis=-1):
 
 
 def attention_weights(layer):
-    """The layer's projections as NumPy: kernels `(in, H, d_k)` and biases
-    `(H, d_k)` for Q, K, V; `W_O` as `(H, d_k, out)`."""
+    """The layer's projections as NumPy, split into heads: kernels
+    `(in, H, d_k)` and biases `(H, d_k)` for Q, K, V; `W_O` as
+    `(H, d_k, out)`. The layer keeps them as matrices `(in, H * d_k)` and
+    `(H * d_k, out)`, head `h` in columns (rows of W_O)
+    `h * d_k : (h + 1) * d_k`."""
+    heads = layer.num_heads
 
     def weights(name):
         projection = getattr(layer, f"{name}_projection")
-        return (
-            keras.ops.convert_to_numpy(projection.kernel),
-            keras.ops.convert_to_numpy(projection.bias),
+        kernel = keras.ops.convert_to_numpy(projection.kernel)
+        bias = keras.ops.convert_to_numpy(projection.bias)
+        if name == "output":
+            return kernel.reshape(heads, -1, kernel.shape[-1]), bias
+        return kernel.reshape(kernel.shape[0], heads, -1), bias.reshape(
+            heads, -1
         )
 
     return tuple(weights(name) for name in ("query", "key", "value", "output"))

@@ -74,6 +74,4 @@ def test_model_parallel_splits_every_projection_and_changes_nothing():
     assert "GPT 20" in lines and "Transformer 27" in lines, done.stdout
     specs = dict(line.split("\t") for line in lines if "\t" in line)
     query = [p for p in specs if p.endswith("self_attention/query/kernel")]
-    assert query and all(specs[p] == "(None, 'model', None)" for p in query), (
-        specs
-    )
+    assert query and all(specs[p] == "(None, 'model')" for p in query), specs

@@ -36,8 +36,8 @@ def copy_weights(source, target, rules, reshaped=(), zeros=(), keep=()):
         source, target: built Keras models.
         rules: `(pattern, replacement)` pairs from a source path (relative
             to `source`) to a target path (relative to `target`).
-        reshaped: target paths whose value is the source's reshaped (same
-            number of elements, C order).
+        reshaped: patterns of target paths whose value is the source's
+            reshaped (same number of elements, C order).
         zeros: patterns of target paths that the source may lack (a bias
             it does not use): they are set to zeros.
         keep: patterns of target paths the source does not hold (a new
@@ -77,7 +77,7 @@ def copy_weights(source, target, rules, reshaped=(), zeros=(), keep=()):
         value = ops.convert_to_numpy(variable)
         shape = tuple(targets[name].shape)
         if value.shape != shape:
-            if name in reshaped and value.size == int(np.prod(shape)):
+            if _matches(name, reshaped) and value.size == int(np.prod(shape)):
                 value = value.reshape(shape)
             else:
                 raise ValueError(
@@ -98,6 +98,15 @@ def copy_weights(source, target, rules, reshaped=(), zeros=(), keep=()):
         )
     for name, value in values.items():
         targets[name].assign(value)
+
+
+# keras-hub keeps the attention projections as `EinsumDense` kernels
+# `(d_model, heads, d_k)` and `(heads, d_k, d_model)`, with biases
+# `(heads, d_k)`; ours are the same numbers as matrices `(d_model,
+# heads * d_k)` and `(heads * d_k, d_model)`.
+ATTENTION_PROJECTIONS = (
+    r".*attention/(query|key|value|attention_output)/(kernel|bias)"
+)
 
 
 def _matches(name, patterns):

@@ -8,6 +8,7 @@ from keras_transformer.interop._checks import import_keras_hub
 from keras_transformer.interop._checks import one_epsilon
 from keras_transformer.interop._checks import source_dtype
 from keras_transformer.interop._checks import unsupported
+from keras_transformer.interop._weights import ATTENTION_PROJECTIONS
 from keras_transformer.interop._weights import copy_weights
 from keras_transformer.models.gpt import GPT
 
@@ -117,5 +118,5 @@ def gpt_from_keras_hub(model, dtype=None):
         layer_norm_epsilon=epsilon,
         dtype=source_dtype(backbone, dtype),
     )
-    copy_weights(backbone, gpt, _GPT2_RULES)
+    copy_weights(backbone, gpt, _GPT2_RULES, reshaped=(ATTENTION_PROJECTIONS,))
     return gpt

@@ -8,6 +8,7 @@ from keras_transformer.interop._checks import import_keras_hub
 from keras_transformer.interop._checks import one_epsilon
 from keras_transformer.interop._checks import source_dtype
 from keras_transformer.interop._checks import unsupported
+from keras_transformer.interop._weights import ATTENTION_PROJECTIONS
 from keras_transformer.interop._weights import copy_weights
 from keras_transformer.models.vision_transformer import VisionTransformer
 
@@ -51,6 +52,7 @@ _VIT_RULES = (
 # (patch, patch, channels, d_model) -> (patch * patch * channels, d_model):
 # the same order as `PatchEmbedding` flattens a patch; (1, 1, d) -> (d,).
 _VIT_RESHAPED = (
+    ATTENTION_PROJECTIONS,
     "patch_embedding/projection/kernel",
     "position_embedding/class_token",
 )

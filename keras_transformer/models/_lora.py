@@ -1,9 +1,10 @@
 """Low-rank adaptation (LoRA) of a whole model.
 
-Keras gives `enable_lora(rank)` to its `Dense`, `EinsumDense` and
-`Embedding` layers: the kernel `W` is frozen and the layer computes with
-`W + (alpha / rank) A B`, where `A` and `B` are new trainable weights of
-rank `rank` (`B` starts at zero, so the model starts unchanged). The
+Keras gives `enable_lora(rank)` to its `Dense` (the attention
+projections, the feed-forward, the heads) and `Embedding` layers: the
+kernel `W` is frozen and the layer computes with `W + (alpha / rank) A
+B`, where `A` and `B` are new trainable weights of rank `rank` (`B`
+starts at zero, so the model starts unchanged). The
 models' `enable_lora` applies it to the named projections of every block
 and freezes every other weight, biases and norms included, so that
 training changes only `A` and `B`. Saving merges `A B` into the kernels.

@@ -254,8 +254,8 @@ def test_key_dim_may_differ_from_d_model_over_heads():
     layer = MultiHeadSelfAttention(num_heads=3, key_dim=5)
     out = layer(np.zeros((1, 4, 10), "float32"))
     assert out.shape == (1, 4, 10)
-    assert tuple(layer.query_projection.kernel.shape) == (10, 3, 5)
-    assert tuple(layer.output_projection.kernel.shape) == (3, 5, 10)
+    assert tuple(layer.query_projection.kernel.shape) == (10, 15)
+    assert tuple(layer.output_projection.kernel.shape) == (15, 10)
 
 
 def test_symbolic_call_can_return_scores():
@@ -273,18 +273,65 @@ def test_output_kernel_initializer_starts_w_o_only():
         output_kernel_initializer=keras.initializers.Constant(0.3),
     )
     layer.build((B, T, D))
-    heads = (H, D // H)
     for projection in (
         layer.query_projection,
         layer.key_projection,
         layer.value_projection,
     ):
         np.testing.assert_array_equal(
-            projection.kernel, np.full((D,) + heads, 0.1, "float32")
+            projection.kernel, np.full((D, D), 0.1, "float32")
         )
     np.testing.assert_array_equal(
-        layer.output_projection.kernel, np.full(heads + (D,), 0.3, "float32")
+        layer.output_projection.kernel, np.full((D, D), 0.3, "float32")
     )
     config = layer.get_config()
     assert config["output_kernel_initializer"]["class_name"] == "Constant"
     assert MultiHeadSelfAttention.from_config(config).get_config() == config
+
+
+def test_loads_weights_saved_with_three_axis_kernels(tmp_path):
+    """Weights saved while the projections were `EinsumDense` layers
+    (kernels `(d_model, H, d_k)` and `(H, d_k, d_model)`, Q/K/V biases
+    `(H, d_k)`) load into the `Dense` projections as the same numbers: the
+    layer computes what it computed before saving."""
+    import h5py
+
+    layer = make_layer()
+    model = keras.Sequential([keras.Input((T, D)), layer])
+    expected = ops.convert_to_numpy(model(inputs()))
+    path = tmp_path / "earlier.weights.h5"
+    model.save_weights(path)
+    d_k = D // H
+    # (group of the projection in the file, variable index) -> the shape
+    # an `EinsumDense` projection saved.
+    three_axis = {
+        ("query_projection", 0): (D, H, d_k),
+        ("query_projection", 1): (H, d_k),
+        ("key_projection", 0): (D, H, d_k),
+        ("key_projection", 1): (H, d_k),
+        ("value_projection", 0): (D, H, d_k),
+        ("value_projection", 1): (H, d_k),
+        ("output_projection", 0): (H, d_k, D),
+    }
+    found = {}
+
+    def find(name, node):
+        parts = name.split("/")
+        if isinstance(node, h5py.Dataset) and parts[-1].isdigit():
+            key = (parts[-3], int(parts[-1]))
+            if key in three_axis:
+                found[key] = name
+
+    with h5py.File(path, "r+") as store:
+        store.visititems(find)
+        assert sorted(found) == sorted(three_axis)
+        for key, name in found.items():
+            value = store[name][()].reshape(three_axis[key])
+            del store[name]
+            store.create_dataset(name, data=value)
+
+    fresh = keras.Sequential([keras.Input((T, D)), make_layer()])
+    fresh.load_weights(path)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fresh(inputs())), expected, atol=1e-6
+    )

@@ -59,10 +59,9 @@ LAYERS, D_MODEL, HEADS, D_K = 1, 32, 2, 16
 
 
 def lora_size(rank, d_model, heads, d_k):
-    """Trainable scalars of Keras' LoRA on one W_Q or W_V, an EinsumDense
-    kernel (d_model, heads, d_k): A (d_model, heads, rank) and B (rank,
-    d_k), the update of rank `rank` per head."""
-    return rank * (d_model * heads + d_k)
+    """Trainable scalars of Keras' LoRA on one W_Q or W_V, a Dense kernel
+    (d_model, heads * d_k): A (d_model, rank) and B (rank, heads * d_k)."""
+    return rank * (d_model + heads * d_k)
 
 
 def user_text(seed=0, size=4000):
