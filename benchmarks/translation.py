@@ -5,12 +5,20 @@ backward, Adam update; `model.train_on_batch`) of our `Transformer`
 against the same encoder-decoder assembled from keras-hub's
 `TokenAndPositionEmbedding`, `TransformerEncoder` and `TransformerDecoder`
 (post-norm, ReLU feed-forward, as ours is here), at the TensorFlow
-tutorial's size: 4 layers, d_model 128, d_ff 512, 8 heads, vocabulary
-8,000, 64 source and 64 target tokens, batch 64. Both use the same
-masked cross-entropy and optimizer; both run with XLA on and off, at
-dropout 0.1 and, as an ablation, 0. The two sides alternate within each
-round and the median round is reported, so load on the machine hits
-both alike.
+tutorial's size (`--size tutorial`: 4 layers, d_model 128, d_ff 512, 8
+heads) or a larger one where matrix products dominate (`--size d512`: 2
+layers, d_model 512, d_ff 2048, 8 heads), vocabulary 8,000, 64 source and
+64 target tokens, batch 64. Both use the same masked cross-entropy and
+optimizer; both run with XLA on and off, at dropout 0.1 and, as an
+ablation, 0, under each `--dtype-policy` given (float32, mixed_bfloat16).
+The two sides alternate within each round and the median round is
+reported, so load on the machine hits both alike.
+
+Each row also gives the model FLOPs utilization (MFU): the step's
+arithmetic (3x the forward pass's matrix products and attention, counted
+by `step_flops`) per second, over the matmul peak of the precision used
+(bfloat16 for mixed_bfloat16), measured in the same process
+(`benchmarks/limits.py`).
 
 Decoding: sentences per second of our cached, compiled greedy and beam
 search against greedy decoding that re-runs the decoder over the whole
@@ -19,6 +27,8 @@ prefix at every step (the uncached reference loop).
     pip install keras-hub       # benchmark-only dependency
     python benchmarks/translation.py
     python benchmarks/translation.py --quick     # XLA only, fewer rounds
+    python benchmarks/translation.py --size d512 --skip-decoding \
+        --dtype-policy float32 mixed_bfloat16
 """
 
 import argparse
@@ -35,13 +45,45 @@ warnings.filterwarnings("ignore", message=".*does not support masking.*")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from limits import matmul_peak  # noqa: E402
 
 from keras_transformer import losses  # noqa: E402
 from keras_transformer.generation import beam_search  # noqa: E402
 from keras_transformer.generation import greedy_search  # noqa: E402
 from keras_transformer.models import Transformer  # noqa: E402
 
-SIZE = dict(num_layers=4, d_model=128, d_ff=512, num_heads=8, vocab=8000)
+SIZES = {
+    "tutorial": dict(
+        num_layers=4, d_model=128, d_ff=512, num_heads=8, vocab=8000
+    ),
+    "d512": dict(num_layers=2, d_model=512, d_ff=2048, num_heads=8, vocab=8000),
+}
+SIZE = dict(SIZES["tutorial"])  # set by main()
+
+
+def step_flops(batch, source, target):
+    """Floating-point operations of one training step (forward and
+    backward: 3x the forward), counting the matrix products only: the
+    projections and feed-forwards of every block, the attention scores and
+    mixes, and the output layer."""
+    d, f, n, v = (
+        SIZE["d_model"],
+        SIZE["d_ff"],
+        SIZE["num_layers"],
+        SIZE["vocab"],
+    )
+    block = 4 * d * d + 2 * d * f  # Q, K, V, O and the feed-forward
+    encoder = n * (block * source + 2 * source * source * d)
+    # The decoder's self-attention, then its cross-attention (Q and O on
+    # the target, K and V on the source).
+    decoder = n * (
+        block * target
+        + 2 * target * target * d
+        + 2 * d * d * (target + source)
+        + 2 * target * source * d
+    )
+    forward = 2 * batch * (encoder + decoder + d * v * target)
+    return 3 * forward
 
 
 def ours(dropout_rate, length):
@@ -114,26 +156,49 @@ def training(args):
     src = rng.integers(4, SIZE["vocab"], size=(batch_size, length))
     batch = ((src.astype("int32"), ids[:, :-1].astype("int32")), ids[:, 1:])
     tokens = batch_size * length
+    flops = step_flops(batch_size, length, length)
+    peaks = {
+        policy: matmul_peak(_compute_dtype(policy))
+        for policy in args.dtype_policy
+    }
     print(
-        f"{'xla':<6}{'dropout':>8}{'ours tok/s':>13}"
-        f"{'keras-hub tok/s':>17}{'ours/keras-hub':>16}"
+        "# matmul peak measured now: "
+        + ", ".join(f"{p} {v / 1e9:.0f} GFLOP/s" for p, v in peaks.items())
+        + f"; {flops / 1e9:.1f} GFLOP per training step"
+    )
+    print(
+        f"{'policy':<16}{'xla':<6}{'dropout':>8}{'ours tok/s':>12}"
+        f"{'ms/step':>9}{'MFU':>6}{'keras-hub tok/s':>17}{'MFU':>6}"
+        f"{'ours/keras-hub':>16}"
     )
     results = []
-    for jit in args.xla:
-        for dropout_rate in args.dropout:
-            keras.utils.set_random_seed(0)
-            models = [
-                compiled(build(dropout_rate, length), jit)
-                for build in (ours, keras_hub_model)
-            ]
-            ours_s, hub_s = time_training(models, batch, args.rounds, 3)
-            results.append((jit, dropout_rate, tokens / ours_s, tokens / hub_s))
-            print(
-                f"{str(jit):<6}{dropout_rate:>8}{tokens / ours_s:>13,.0f}"
-                f"{tokens / hub_s:>17,.0f}{hub_s / ours_s:>16.2f}",
-                flush=True,
-            )
+    for policy in args.dtype_policy:
+        keras.config.set_dtype_policy(policy)
+        for jit in args.xla:
+            for dropout_rate in args.dropout:
+                keras.utils.set_random_seed(0)
+                models = [
+                    compiled(build(dropout_rate, length), jit)
+                    for build in (ours, keras_hub_model)
+                ]
+                ours_s, hub_s = time_training(models, batch, args.rounds, 3)
+                mfu = [flops / s / peaks[policy] for s in (ours_s, hub_s)]
+                results.append(
+                    (policy, jit, dropout_rate, tokens / ours_s, tokens / hub_s)
+                )
+                print(
+                    f"{policy:<16}{str(jit):<6}{dropout_rate:>8}"
+                    f"{tokens / ours_s:>12,.0f}{1000 * ours_s:>9.0f}"
+                    f"{mfu[0]:>6.0%}{tokens / hub_s:>17,.0f}{mfu[1]:>6.0%}"
+                    f"{hub_s / ours_s:>16.2f}",
+                    flush=True,
+                )
+    keras.config.set_dtype_policy("float32")
     return results
+
+
+def _compute_dtype(policy):
+    return "bfloat16" if "bfloat16" in policy else "float32"
 
 
 def decoding(args):
@@ -178,6 +243,13 @@ def decoding(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="tutorial")
+    parser.add_argument(
+        "--dtype-policy",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "mixed_bfloat16"],
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--rounds", type=int, help="default 5 (3 with --quick)")
@@ -192,6 +264,7 @@ def main(argv=None):
     args.dropout = [0.1] if args.quick else [0.1, 0.0]
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
+    SIZE.update(SIZES[args.size])
 
     import keras_hub
 
