@@ -128,10 +128,10 @@ def product_shapes(model):
     """`(inputs, outputs)` of every matrix a step multiplies by: the
     kernels, and the token table read as the output layer when tied."""
     shapes = []
-    for weight in model.weights:
+    for weight in step_weights(model):
         if weight.path.endswith("kernel"):
             shapes.append(tuple(weight.shape))
-        elif "token_embedding" in weight.path and model.tie_embeddings:
+        elif "token_embedding" in weight.path:  # read only when tied
             shapes.append(tuple(weight.shape)[::-1])
     return shapes
 
@@ -228,8 +228,7 @@ def main(argv=None):
     print(
         f"# limits measured now: read bandwidth {bandwidth / 1e9:.1f} GB/s "
         f"(one pass over the weights: {4e3 * weights / bandwidth:.1f} ms), "
-        "float32 "
-        f"matmul peak {peak / 1e9:.0f} GFLOP/s"
+        f"float32 matmul peak {peak / 1e9:.0f} GFLOP/s"
     )
     print(
         "# 'of limit': the fastest time the read bandwidth and the peak "

@@ -9,14 +9,13 @@ benchmark can print each speed as a fraction of its limit:
   matrix product in `dtype` (float32 or bfloat16), the faster of
   TensorFlow's own kernel (oneDNN on x86) and XLA's: the bound of
   training and of decoding at large batches.
-
 - `products_seconds(shapes, rows, passes)`: the time XLA takes for
   nothing but the matrix products of a model's weights (`shapes`, as
   `(inputs, outputs)` pairs, one after another as the layers run) on
   `rows` input rows, `passes` times in one compiled loop: what decoding
   would take if the rest (attention over the cache, norms, the sampler)
-  were free. Its gap
-  to the read bandwidth is that of XLA's kernels at these sizes.
+  were free. Its gap to the read bandwidth is that of XLA's kernels at
+  these sizes.
 
 `step_weights(model)` names the weights a GPT's decoding step reads in
 full, the bytes the bandwidth limit counts. All are medians of repeated

@@ -23,6 +23,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import generation  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from limits import read_bandwidth  # noqa: E402
@@ -30,22 +31,12 @@ from limits import step_weights  # noqa: E402
 
 import keras_transformer  # noqa: E402, F401 (registers the saved classes)
 from keras_transformer.generation import sample  # noqa: E402
-from keras_transformer.models import GPT  # noqa: E402
 
 
 def load(path, mode):
     if path is None:
         keras.utils.set_random_seed(0)  # the same weights for both copies
-        model = GPT(
-            vocab_size=50257,
-            max_length=1024,
-            num_layers=12,
-            d_model=768,
-            num_heads=12,
-            d_ff=3072,
-            dropout_rate=0.0,
-            tie_embeddings=True,
-        )
+        model = generation.ours(generation.SIZES["gpt2"])
     else:
         model = keras.saving.load_model(path, compile=False)
     if mode != "float32":
