@@ -50,8 +50,11 @@ def add_arguments(family, parser):
     )
     parser.add_argument(
         "--precision",
-        default="float32",
-        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        default="auto",
+        choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+        help="dtype policy; auto: mixed_bfloat16 without XLA on a CPU "
+        "with bfloat16 instructions for d_model >= 256 (faster there), "
+        "else float32 with XLA; a run resumed keeps its own",
     )
     parser.add_argument(
         "--strategy",

@@ -140,6 +140,23 @@ class Family:
 # ---------------------------------------------------------------- training
 
 
+def choose_precision(args, cfg, run):
+    """Resolves `--precision auto` (`zoo.precision`) in `args`: the
+    policy, and XLA or not, that this run trains with and records."""
+    from zoo import precision
+
+    recorded = None
+    if args.precision == "auto" and run.config.is_file():
+        old = run.load_config()
+        if "precision" in old:
+            recorded = (old["precision"], old.get("jit_compile"))
+    policy, jit, reason = precision.choose(
+        args.precision, not args.no_jit, cfg.d_model, recorded
+    )
+    args.precision, args.no_jit = policy, not jit
+    print(f"Precision {policy}, {'XLA' if jit else 'without XLA'} ({reason})")
+
+
 def train(family, argv=None):
     """`python -m zoo train TASK`: every check before the first write,
     then training with resume and best-weights keeping, the family's
@@ -157,6 +174,7 @@ def train(family, argv=None):
     # Every check before the first write: arguments, settings, folder.
     preset, cfg = options.settings(family, args)
     run = runs.RunDir(args.out or family.out_dir(args))
+    choose_precision(args, cfg, run)
     record = {
         "task": family.name,
         "preset": preset,
@@ -164,6 +182,7 @@ def train(family, argv=None):
         **{key: getattr(args, key) for key in family.record_keys},
         "seed": args.seed,
         "precision": args.precision,
+        "jit_compile": not args.no_jit,
         "strategy": args.strategy,
         "distribution": args.distribution,
         "data_dir": args.data_dir and str(args.data_dir),

@@ -90,6 +90,13 @@ def test_train_writes_every_file(digits_run):
     assert [row["epoch"] for row in history(digits_run)] == ["0", "1"]
 
 
+def test_auto_precision_is_resolved_and_recorded(digits_run):
+    # d_model 64 is below where bfloat16 pays (zoo.precision), on any CPU.
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["precision"] == "float32"
+    assert config["jit_compile"] is True
+
+
 def test_finished_run_is_not_trained_again(digits_run, capsys):
     before = (digits_run / "history.csv").read_text()
     main([*TINY_TRAIN, "--out", str(digits_run)])
