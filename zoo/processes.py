@@ -53,7 +53,8 @@ def train(family, args, run, record, keys, preset, cfg, cluster):
     status, data = "new", None
     try:
         if chief:
-            status = run.check(record, keys, args.extend, family.length)
+            status = run.check(record, keys, args.extend, family.length,
+                               runs.added_fields(cfg))  # fmt: skip
             if status != "finished":
                 data = skeleton.load_data(family, cfg, args)
                 family.check_data(cfg, data)

@@ -195,7 +195,8 @@ def train(family, argv=None):
     if cluster is not None:
         return processes.train(family, args, run, record, keys, preset, cfg,
                                cluster)  # fmt: skip
-    status = run.check(record, keys, args.extend, family.length)
+    status = run.check(record, keys, args.extend, family.length,
+                       runs.added_fields(cfg))  # fmt: skip
     if status == "finished":
         return run.finished_metrics()
     data = load_data(family, cfg, args)

@@ -18,6 +18,7 @@ Every file a kill could cut short is written whole or not at all
 """
 
 import contextlib
+import dataclasses
 import json
 import math
 import pathlib
@@ -32,7 +33,9 @@ from zoo.cli import UsageError
 # Settings that a search's best.json may set and may leave at 0.
 _MAY_BE_ZERO = {"patience", "max_pairs", "warmup_iters"}
 # Fractions in [0, 1).
-_FRACTIONS = {"dropout_rate", "label_smoothing", "translate", "beta_2"}
+_FRACTIONS = {
+    "dropout_rate", "label_smoothing", "translate", "beta_2", "erase",
+}  # fmt: skip
 
 
 def check_settings(cfg, tuned, source):
@@ -110,12 +113,14 @@ class RunDir:
     def is_finished(self):
         return self.model.is_file() and self.metrics.is_file()
 
-    def check(self, record, resume_keys, extend=False, length="epochs"):
+    def check(self, record, resume_keys, extend=False, length="epochs",
+              added=None):  # fmt: skip
         """Before anything is written: may the run `record` describes
         train in this folder? `"new"`, `"resume"` (a killed run),
         `"finished"` or `"extend"` (`--extend`: only the config's `length`
         grows); a `UsageError` when the folder is a file or another kind
-        of folder, or holds a run with other settings."""
+        of folder, or holds a run with other settings. `added`: config
+        fields newer than some runs, with the value those runs had."""
         if self.path.exists() and not self.path.is_dir():
             raise UsageError(
                 f"--out {self.path} is a file. Give a folder for the run."
@@ -143,7 +148,7 @@ class RunDir:
                 f"--out {self.path} holds a {old['task']!r} run, not a "
                 f"{record['task']!r} run. Give another --out."
             )
-        changes = differences(old, record, resume_keys)
+        changes = differences(old, record, resume_keys, added)
         others = [c for c in changes if c[0] != length]
         before = old.get("config", {}).get(length)
         after = record["config"][length]
@@ -280,14 +285,29 @@ class RunDir:
             model.save(temp)
 
 
-def differences(old, new, keys):
+def added_fields(cfg):
+    """`{name: default}` of the fields of the config dataclass `cfg` that
+    have a default: fields added after runs were recorded without them,
+    the default being what those runs trained with."""
+    return {
+        field.name: field.default
+        for field in dataclasses.fields(cfg)
+        if field.default is not dataclasses.MISSING
+    }
+
+
+def differences(old, new, keys, added=None):
     """`[(name, old value, new value)]` for the settings in `keys` that
     differ between the records `old` and `new`; the fields of the config
-    one by one, by their own names."""
+    one by one, by their own names. A config field of `added` (name:
+    value) that `old` lacks counts as that value: a setting newer than
+    the record, which its run trained without."""
     changes = []
     for key in keys:
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
+            if key == "config" and added:
+                a = {**added, **a}
             for field in [*a, *(f for f in b if f not in a)]:
                 if a.get(field) != b.get(field):
                     name = field if key == "config" else f"{key}.{field}"

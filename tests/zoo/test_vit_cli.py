@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,6 +96,18 @@ def test_auto_precision_is_resolved_and_recorded(digits_run):
     config = json.loads((digits_run / "config.json").read_text())
     assert config["precision"] == "float32"
     assert config["jit_compile"] is True
+
+
+def test_a_run_recorded_before_newer_settings_is_the_same_run(
+    digits_run, tmp_path, capsys
+):
+    old = tmp_path / "old"
+    shutil.copytree(digits_run, old)
+    record = json.loads((old / "config.json").read_text())
+    del record["config"]["erase"], record["jit_compile"]
+    (old / "config.json").write_text(json.dumps(record))
+    main([*TINY_TRAIN, "--out", str(old)])
+    assert "holds a finished run" in capsys.readouterr().out
 
 
 def test_finished_run_is_not_trained_again(digits_run, capsys):

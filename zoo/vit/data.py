@@ -40,6 +40,12 @@ def make_pipelines(cfg, data, seed, batch_size):
         )
     if cfg.flip:
         augment.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if cfg.erase:
+        augment.append(
+            keras.layers.RandomErasing(
+                factor=(cfg.erase, cfg.erase), value_range=(0, 255), seed=seed
+            )
+        )
     augment = keras.Sequential(augment) if augment else None
 
     train = batches(
