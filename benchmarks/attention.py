@@ -3,9 +3,11 @@
 Times one forward + backward pass (gradients of every weight) of
 `MultiHeadSelfAttention` vs `keras.layers.MultiHeadAttention`, and of
 `EncoderLayer` vs the same post-norm block assembled from Keras layers,
-at each configuration, and prints tokens/s and the ratio ours / Keras.
-The two sides alternate within each round and the median round is
-reported, so load on the machine hits both alike.
+at each configuration, and prints tokens/s, the ratio ours / Keras, and
+the share of this machine's float32 matmul peak (measured first, in the
+same process) that our pass runs at. The two sides alternate within each
+round and the median round is reported, so load on the machine hits both
+alike.
 
     python benchmarks/attention.py              # graph mode
     python benchmarks/attention.py --xla        # jit_compile=True
@@ -21,6 +23,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import limits  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -68,6 +71,17 @@ class KerasSelfAttention(keras.layers.Layer):
         return self.attention(x, x, training=training)
 
 
+def pass_flops(name, tokens, d_model, length):
+    """Floating-point operations of one forward and backward pass (the
+    backward twice the forward): the four d x d projections, the scores
+    and the weighted sum over `length` keys, and, for the encoder block,
+    the d x 4d feed-forward."""
+    forward = 8 * d_model**2 + 4 * length * d_model
+    if name == "EncoderLayer":
+        forward += 16 * d_model**2
+    return 3 * tokens * forward
+
+
 def make_step(layer, x, jit):
     layer(x)  # build
 
@@ -108,16 +122,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(0)
+    peak = limits.matmul_peak("float32")
     print(
         f"# {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, TF {tf.__version__}, "
         f"Keras {keras.__version__}, xla={args.xla}, "
         f"batch {args.batch_size}, {args.num_heads} heads, "
-        f"dropout {args.dropout_rate}, median of {args.rounds} rounds"
+        f"dropout {args.dropout_rate}, median of {args.rounds} rounds; "
+        f"float32 matmul peak {peak / 1e9:.0f} GFLOP/s"
     )
     header = (
         f"{'layer':<22}{'d_model':>8}{'length':>8}"
         f"{'ours tok/s':>13}{'keras tok/s':>13}{'ours/keras':>12}"
+        f"{'of peak':>9}"
     )
     print(header)
     configs = CONFIGS[:1] if args.quick else CONFIGS
@@ -154,10 +171,11 @@ def main(argv=None):
                 make_step(layer, x, args.xla) for layer in (ours, reference)
             ]
             ours_s, ref_s = time_pair(steps, x, args.rounds, iters)
+            flops = pass_flops(name, tokens, d_model, length)
             print(
                 f"{name:<22}{d_model:>8}{length:>8}"
                 f"{tokens / ours_s:>13,.0f}{tokens / ref_s:>13,.0f}"
-                f"{ref_s / ours_s:>12.2f}"
+                f"{ref_s / ours_s:>12.2f}{flops / ours_s / peak:>9.0%}"
             )
 
 
