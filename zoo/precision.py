@@ -11,8 +11,8 @@ without XLA wins where the matrix products dominate the step, from
 d_model 256 up (1.44x float32 under XLA at d_model 512). Below that, the
 rest of the step (casts, norms, softmax, which XLA fuses) costs more than
 the products save, and float32 under XLA stays the fastest. Everywhere
-else (no bfloat16 instructions, JAX or PyTorch, a GPU) `auto` is float32
-under XLA, as before.
+else (no bfloat16 instructions, JAX or PyTorch, a GPU, several machines
+under `--strategy multiworker`) `auto` is float32 under XLA, as before.
 
 An explicit `--precision` (and `--no-jit`) is taken as given. A run
 directory that holds a run keeps the precision it was started with, so
@@ -49,11 +49,12 @@ def _gpu():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def choose(precision, jit_compile, d_model, recorded=None):
+def choose(precision, jit_compile, d_model, recorded=None, machines=1):
     """`(policy, jit_compile, reason)` for `--precision precision` on a
     model of width `d_model`: a named policy as given; `auto` the
     `recorded` `(policy, jit_compile or None)` of the run being resumed,
-    else the fastest here."""
+    else the fastest here. A run on several `machines` (which need not
+    have the same CPU, and must all train alike) gets float32."""
     if precision != "auto":
         return precision, jit_compile, "as given"
     if recorded is not None:
@@ -64,7 +65,9 @@ def choose(precision, jit_compile, d_model, recorded=None):
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        reason = f"float32 on {keras.backend.backend()}"
+        reason = f"the {keras.backend.backend()} backend"
+    elif machines > 1:
+        reason = "several machines, whose CPUs may differ"
     elif not cpu_bfloat16():
         reason = "no bfloat16 instructions on this CPU"
     elif _gpu():

@@ -60,6 +60,14 @@ def test_auto_is_float32_without_bfloat16_instructions(monkeypatch):
     assert "no bfloat16" in reason
 
 
+def test_auto_is_float32_on_several_machines(bfloat16_cpu):
+    # Each worker resolves auto itself: only float32 is sure to agree.
+    assert precision.choose("auto", True, 512, machines=2)[:2] == (
+        "float32",
+        True,
+    )
+
+
 def test_auto_is_float32_with_a_gpu(bfloat16_cpu, monkeypatch):
     monkeypatch.setattr(precision, "_gpu", lambda: True)
     assert precision.choose("auto", True, 512)[:2] == ("float32", True)
