@@ -1,4 +1,5 @@
-"""Pieces of the GPT model: its initialization and its tied output layer."""
+"""Pieces of the GPT model: its initialization and its tied output layer
+(which `Transformer` with `share_embeddings=True` uses too)."""
 
 import keras
 from keras import ops

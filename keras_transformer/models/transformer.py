@@ -14,6 +14,7 @@ from keras_transformer.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
 from keras_transformer.models._boundary import InputChecks
+from keras_transformer.models._gpt_parts import TiedLogits
 from keras_transformer.models._id_inputs import IdInputs
 from keras_transformer.models._id_inputs import id_spec
 from keras_transformer.models._lora import LoRA
@@ -54,6 +55,12 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         pad_id: int. Padding id. Defaults to `0`.
         activation: feed-forward activation. Defaults to `"relu"`.
         layer_norm_epsilon: float. Defaults to `1e-6`.
+        share_embeddings: bool. One token table for the source, the
+            target and the output layer (the logits are `x E^T`, without
+            a bias), as in the paper, which trained on a joint
+            source-target vocabulary: `src_vocab_size` must equal
+            `tgt_vocab_size`. With `position="learned"` the source and
+            target share the position table too. Defaults to `False`.
         **kwargs: `keras.Model` arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -102,6 +109,7 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         pad_id=0,
         activation="relu",
         layer_norm_epsilon=1e-6,
+        share_embeddings=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -128,6 +136,14 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         self.pad_id = pad_id
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.share_embeddings = bool(share_embeddings)
+        if self.share_embeddings and src_vocab_size != tgt_vocab_size:
+            raise ValueError(
+                "`share_embeddings=True` needs one vocabulary for both "
+                "sides: `src_vocab_size` must equal `tgt_vocab_size`. "
+                f"Received: src_vocab_size={src_vocab_size}, "
+                f"tgt_vocab_size={tgt_vocab_size}"
+            )
 
         policy = self.dtype_policy
 
@@ -155,8 +171,13 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
                 name=f"{prefix}_{i}",
             )
 
-        self._src_embedding = embedding(src_vocab_size, "source_embedding")
-        self._tgt_embedding = embedding(tgt_vocab_size, "target_embedding")
+        if self.share_embeddings:
+            # One layer, tracked (and saved) once under both names.
+            self._src_embedding = embedding(src_vocab_size, "shared_embedding")
+            self._tgt_embedding = self._src_embedding
+        else:
+            self._src_embedding = embedding(src_vocab_size, "source_embedding")
+            self._tgt_embedding = embedding(tgt_vocab_size, "target_embedding")
         self._src_dropout = Dropout(
             self.dropout_rate, dtype=policy, name="source_dropout"
         )
@@ -181,9 +202,17 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
                 dtype=policy,
                 name="decoder_norm",
             )
-        self._head = keras.layers.Dense(
-            tgt_vocab_size, dtype=float32_policy(self.dtype_policy), name="head"
-        )
+        # float32 logits computed in float32, also under mixed precision.
+        if self.share_embeddings:
+            self._tied_head = TiedLogits(
+                lambda: self._tgt_embedding.token_embeddings, name="tied_head"
+            )
+        else:
+            self._head = keras.layers.Dense(
+                tgt_vocab_size,
+                dtype=float32_policy(self.dtype_policy),
+                name="head",
+            )
         self._build_for_ids()  # the weights exist from the start, as GPT's
 
     def build(self, inputs_shape=None):
@@ -192,7 +221,8 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         ids = (None, None)
         tokens = (None, None, self.d_model)
         self._src_embedding.build(ids)
-        self._tgt_embedding.build(ids)
+        if not self.share_embeddings:
+            self._tgt_embedding.build(ids)
         for layer in self._encoder_layers:
             layer.build(tokens)
         for layer in self._decoder_layers:
@@ -200,7 +230,8 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         if self.norm_first:
             self._encoder_norm.build(tokens)
             self._decoder_norm.build(tokens)
-        self._head.build(tokens)
+        if not self.share_embeddings:
+            self._head.build(tokens)
         self.built = True
 
     def _id_specs(self):
@@ -296,6 +327,8 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
     def _logits(self, x):
         if self.norm_first:
             x = self._decoder_norm(x)
+        if self.share_embeddings:
+            return self._tied_head(x)
         return self._head(x)
 
     def call(self, inputs, training=None):
@@ -378,6 +411,7 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
                 "pad_id": self.pad_id,
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "share_embeddings": self.share_embeddings,
             }
         )
         return config
