@@ -36,3 +36,26 @@ def test_named_tests_exist():
             r"`(tests/[\w/]+\.py)::(test_\w+)`", page.read_text()
         ):
             assert f"def {name}(" in (root / path).read_text(), (page, name)
+
+
+def test_every_figure_a_page_shows_is_drawn(tmp_path):
+    """docs/figures.py draws each `images/generated/*.png` the pages
+    link, and every figure it draws is shown on some page."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "docs_figures", DOCS / "figures.py"
+    )
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    figures.draw(out=tmp_path)
+    drawn = {path.name for path in tmp_path.glob("*.png")}
+    link = re.compile(r"images/generated/([\w.-]+\.png)")
+    shown = {
+        name
+        for page in DOCS.rglob("*.md")
+        for name in link.findall(page.read_text())
+    }
+    assert shown == drawn
+    for name in drawn:
+        assert (tmp_path / name).stat().st_size > 10_000, name

@@ -1,0 +1,208 @@
+"""The docs' figures, drawn from the library's own code.
+
+`mkdocs build` runs this first (the hook in `docs/hooks.py`), so a figure
+always shows what the code does now; the PNG files are written to
+`docs/images/generated/` and are not committed. By hand:
+
+    python docs/figures.py            # all figures
+    python docs/figures.py masks pe   # some of them
+
+Each figure is a function `name(out)` that writes `out / f"{name}.png"`.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+OUT = pathlib.Path(__file__).resolve().parent / "images" / "generated"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+
+
+def positional_encoding(out):
+    """The sinusoidal table (positions x dimensions), and the dot product
+    of every position's encoding with that of position 32."""
+    import numpy as np
+
+    from keras_transformer.layers import PositionalEncoding
+
+    length, d_model = 128, 128
+    table = np.asarray(PositionalEncoding(max_length=length)(
+        np.zeros((1, length, d_model), "float32")
+    ))[0]  # fmt: skip
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(
+        1,
+        2,
+        figsize=(11, 3.8),
+        layout="constrained",
+        gridspec_kw={"width_ratios": [1.3, 1]},
+    )
+    image = left.imshow(table, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+    left.set_xlabel("dimension")
+    left.set_ylabel("position")
+    left.set_title(f"PositionalEncoding, d_model {d_model}")
+    fig.colorbar(image, ax=left, label="value")
+    anchor = 32
+    right.plot(table @ table[anchor], marker=".", markersize=3)
+    right.axvline(anchor, color="gray", linestyle=":")
+    right.set_xlabel("position")
+    right.set_ylabel(f"PE(pos) . PE({anchor})")
+    right.set_title("Dot product: depends on the distance only")
+    right.grid(alpha=0.3)
+    _save(fig, out / "positional_encoding.png")
+
+
+def warmup(out):
+    """The learning rate of `WarmupSchedule` for the paper's base model
+    and the zoo's Multi30k preset, over their first steps."""
+    import numpy as np
+
+    from keras_transformer.schedules import WarmupSchedule
+
+    curves = {
+        "paper base (d_model 512, warm-up 4000)": (512, 4000, 1.0, 40000),
+        "zoo multi30k-base (d_model 256, warm-up 400, scale 0.4)": (
+            256, 400, 0.4, 2500,
+        ),
+    }  # fmt: skip
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
+    for ax, (label, (d_model, steps, scale, last)) in zip(
+        axes, curves.items(), strict=True
+    ):
+        schedule = WarmupSchedule(d_model, warmup_steps=steps, scale=scale)
+        x = np.arange(0, last, max(1, last // 400))
+        ax.plot(x, [float(schedule(s)) for s in x])
+        ax.axvline(steps, color="gray", linestyle=":", label="warm-up ends")
+        ax.set_xlabel("step")
+        ax.set_ylabel("learning rate")
+        ax.set_title(label, fontsize=10)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, out / "warmup.png")
+
+
+def masks(out):
+    """The look-ahead mask, a padding mask over keys, and the two
+    combined, for a 6-token target whose last two tokens are padding."""
+    import numpy as np
+    from keras import ops
+
+    from keras_transformer.layers import masks as mask_lib
+
+    ids = np.array([[5, 9, 7, 3, 0, 0]])
+    look_ahead = np.asarray(ops.convert_to_numpy(mask_lib.look_ahead_mask(6)))
+    look_ahead = look_ahead.reshape(6, 6)
+    keys = np.asarray(ops.convert_to_numpy(mask_lib.padding_mask(ids)))[0]
+    padding = np.broadcast_to(keys[None, :], (6, 6))
+    panels = {
+        "look-ahead: query i sees keys <= i": look_ahead,
+        "padding: no query sees the pad keys": padding,
+        "decoder self-attention: both": look_ahead & padding.astype(bool),
+    }
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4), layout="constrained")
+    labels = [f"{i}" if t else f"{i} pad" for i, t in enumerate(ids[0])]
+    for ax, (title, mask) in zip(axes, panels.items(), strict=True):
+        ax.imshow(mask.astype(float), cmap="Greens", vmin=0, vmax=1.3)
+        for (i, j), value in np.ndenumerate(mask):
+            ax.text(j, i, "1" if value else "0", ha="center", va="center")
+        ax.set_xticks(range(6), labels, rotation=45, fontsize=8)
+        ax.set_yticks(range(6), labels, fontsize=8)
+        ax.set_xlabel("key")
+        ax.set_ylabel("query")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("1 = may attend (the mask), 0 = score set to -inf")
+    _save(fig, out / "masks.png")
+
+
+def patches(out):
+    """A real 8x8 digit (scikit-learn's digits) cut into 2x2 patches as
+    `PatchEmbedding` cuts it, and the token sequence the ViT reads."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digit = load_digits().images[0].astype("float32")  # a 0, values 0..16
+    size, patch = 8, 2
+    grid = size // patch
+    plt = _pyplot()
+    fig = plt.figure(figsize=(11, 3.6))
+    left = fig.add_axes([0.02, 0.05, 0.28, 0.85])
+    left.imshow(digit, cmap="gray_r")
+    for k in range(1, grid):
+        left.axhline(k * patch - 0.5, color="tab:red")
+        left.axvline(k * patch - 0.5, color="tab:red")
+    for n in range(grid * grid):
+        r, c = divmod(n, grid)
+        left.text(c * patch, r * patch - 0.1, str(n), color="tab:red",
+                  fontsize=8, va="top")  # fmt: skip
+    left.set_xticks([])
+    left.set_yticks([])
+    left.set_title(f"{size}x{size} digit, {grid * grid} patches of "
+                   f"{patch}x{patch}")  # fmt: skip
+    tokens = grid * grid + 1
+    for n in range(tokens):
+        ax = fig.add_axes([0.33 + n * 0.039, 0.35, 0.035, 0.3])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if n == 0:
+            ax.imshow(np.ones((patch, patch)), cmap="Blues", vmin=0, vmax=2)
+            ax.set_title("[CLS]", fontsize=7)
+            continue
+        r, c = divmod(n - 1, grid)
+        cell = digit[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch]
+        ax.imshow(cell, cmap="gray_r", vmin=0, vmax=16)
+        ax.set_title(str(n - 1), fontsize=7)
+    fig.text(0.33, 0.15, "the sequence: a class token, then the patches "
+             "row by row, each flattened and projected to d_model, plus a "
+             "learned position", fontsize=9)  # fmt: skip
+    _save(fig, out / "patches.png")
+
+
+FIGURES = {
+    "pe": positional_encoding,
+    "warmup": warmup,
+    "masks": masks,
+    "patches": patches,
+}
+
+
+def draw(names=None, out=OUT):
+    """Draws the named figures (all by default) into `out`."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names or FIGURES:
+        FIGURES[name](out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"of {sorted(FIGURES)}")
+    parser.add_argument("--out", type=pathlib.Path, default=OUT)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(FIGURES))
+    if unknown:
+        parser.error(f"unknown {unknown}; choose from {sorted(FIGURES)}")
+    draw(args.names, args.out)
+    print(f"figures in {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
