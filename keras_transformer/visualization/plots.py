@@ -120,21 +120,25 @@ def plot_attention_heads(weights, query_tokens, key_tokens, path, title=None):
     rows = -(-heads // cols)
     side = 0.28 * max(len(key_tokens), len(query_tokens)) + 1.5
     fig, axes = plt.subplots(
-        rows, cols, figsize=(side * cols, side * rows), squeeze=False
+        rows,
+        cols,
+        figsize=(side * cols + 1.0, side * rows),
+        squeeze=False,
+        layout="constrained",
     )
     for h, ax in enumerate(axes.flat):
         if h >= heads:
             ax.axis("off")
             continue
-        ax.imshow(weights[h], cmap="viridis", vmin=0.0, vmax=1.0)
+        image = ax.imshow(weights[h], cmap="viridis", vmin=0.0, vmax=1.0)
         ax.set_xticks(range(len(key_tokens)))
         ax.set_xticklabels(key_tokens, rotation=90, fontsize=8)
         ax.set_yticks(range(len(query_tokens)))
         ax.set_yticklabels(query_tokens, fontsize=8)
         ax.set_title(f"head {h}", fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
