@@ -35,6 +35,24 @@ def check_rate(name, value):
     return float(value)
 
 
+def check_pad_id(pad_id):
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int) or pad_id < 0:
+        raise ValueError(
+            f"`pad_id` must be a non-negative int. Received: {pad_id!r}"
+        )
+    return pad_id
+
+
+def check_shared_vocabulary(src_vocab_size, tgt_vocab_size):
+    """`share_embeddings=True` needs one vocabulary for both sides."""
+    if src_vocab_size != tgt_vocab_size:
+        raise ValueError(
+            "`share_embeddings=True` needs one vocabulary for both sides: "
+            "`src_vocab_size` must equal `tgt_vocab_size`. Received: "
+            f"src_vocab_size={src_vocab_size}, tgt_vocab_size={tgt_vocab_size}"
+        )
+
+
 def check_divisible(d_model, num_heads):
     if d_model % num_heads != 0:
         raise ValueError(

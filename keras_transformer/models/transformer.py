@@ -55,12 +55,11 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         pad_id: int. Padding id. Defaults to `0`.
         activation: feed-forward activation. Defaults to `"relu"`.
         layer_norm_epsilon: float. Defaults to `1e-6`.
-        share_embeddings: bool. One token table for the source, the
-            target and the output layer (the logits are `x E^T`, without
-            a bias), as in the paper, which trained on a joint
-            source-target vocabulary: `src_vocab_size` must equal
-            `tgt_vocab_size`. With `position="learned"` the source and
-            target share the position table too. Defaults to `False`.
+        share_embeddings: bool. One token table for source, target and
+            output (logits `x E^T`, no bias), as in the paper; needs its
+            joint vocabulary (`src_vocab_size == tgt_vocab_size`). With
+            learned positions the position table is shared too. Defaults
+            to `False`.
         **kwargs: `keras.Model` arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -129,21 +128,12 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         self.max_length = check("max_length", max_length)
         self.norm_first = bool(norm_first)
         self.position = position
-        if not isinstance(pad_id, int) or pad_id < 0:
-            raise ValueError(
-                f"`pad_id` must be a non-negative int. Received: {pad_id!r}"
-            )
-        self.pad_id = pad_id
+        self.pad_id = _validation.check_pad_id(pad_id)
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.share_embeddings = bool(share_embeddings)
-        if self.share_embeddings and src_vocab_size != tgt_vocab_size:
-            raise ValueError(
-                "`share_embeddings=True` needs one vocabulary for both "
-                "sides: `src_vocab_size` must equal `tgt_vocab_size`. "
-                f"Received: src_vocab_size={src_vocab_size}, "
-                f"tgt_vocab_size={tgt_vocab_size}"
-            )
+        if self.share_embeddings:
+            _validation.check_shared_vocabulary(src_vocab_size, tgt_vocab_size)
 
         policy = self.dtype_policy
 
@@ -178,11 +168,9 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
         else:
             self._src_embedding = embedding(src_vocab_size, "source_embedding")
             self._tgt_embedding = embedding(tgt_vocab_size, "target_embedding")
-        self._src_dropout = Dropout(
-            self.dropout_rate, dtype=policy, name="source_dropout"
-        )
-        self._tgt_dropout = Dropout(
-            self.dropout_rate, dtype=policy, name="target_dropout"
+        self._src_dropout, self._tgt_dropout = (
+            Dropout(self.dropout_rate, dtype=policy, name=name)
+            for name in ("source_dropout", "target_dropout")
         )
         self._encoder_layers = [
             block(EncoderLayer, i, "encoder_layer") for i in range(num_layers)
@@ -192,15 +180,11 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
             for i in range(self.num_decoder_layers)
         ]
         if self.norm_first:
-            self._encoder_norm = keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon,
-                dtype=policy,
-                name="encoder_norm",
-            )
-            self._decoder_norm = keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon,
-                dtype=policy,
-                name="decoder_norm",
+            self._encoder_norm, self._decoder_norm = (
+                keras.layers.LayerNormalization(
+                    epsilon=self.layer_norm_epsilon, dtype=policy, name=name
+                )
+                for name in ("encoder_norm", "decoder_norm")
             )
         # float32 logits computed in float32, also under mixed precision.
         if self.share_embeddings:
@@ -209,9 +193,7 @@ class Transformer(LoRA, IdInputs, InputChecks, keras.Model):
             )
         else:
             self._head = keras.layers.Dense(
-                tgt_vocab_size,
-                dtype=float32_policy(self.dtype_policy),
-                name="head",
+                tgt_vocab_size, dtype=float32_policy(policy), name="head"
             )
         self._build_for_ids()  # the weights exist from the start, as GPT's
 
