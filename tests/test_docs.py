@@ -38,9 +38,7 @@ def test_named_tests_exist():
             assert f"def {name}(" in (root / path).read_text(), (page, name)
 
 
-def test_every_figure_a_page_shows_is_drawn(tmp_path):
-    """docs/figures.py draws each `images/generated/*.png` the pages
-    link, and every figure it draws is shown on some page."""
+def _figures():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -48,14 +46,29 @@ def test_every_figure_a_page_shows_is_drawn(tmp_path):
     )
     figures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(figures)
-    figures.draw(out=tmp_path)
-    drawn = {path.name for path in tmp_path.glob("*.png")}
+    return figures
+
+
+def test_every_figure_a_page_shows_is_drawn():
+    """The pages link exactly the files docs/figures.py declares (the
+    strict docs build, which draws them, fails on a link to a file not
+    written; `draw` fails on a declared file not written)."""
+    declared = {
+        file for _, files in _figures().FIGURES.values() for file in files
+    }
     link = re.compile(r"images/generated/([\w.-]+\.png)")
     shown = {
         name
         for page in DOCS.rglob("*.md")
         for name in link.findall(page.read_text())
     }
-    assert shown == drawn
-    for name in drawn:
-        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert shown == declared
+
+
+def test_draw_fails_when_a_figure_does_not_write_its_file(tmp_path):
+    figures = _figures()
+    figures.draw(["masks"], out=tmp_path)
+    assert (tmp_path / "masks.png").stat().st_size > 10_000
+    figures.FIGURES["masks"] = (lambda out: None, ["masks.png"])
+    with pytest.raises(RuntimeError, match="did not write"):
+        figures.draw(["masks"], out=tmp_path)

@@ -76,6 +76,9 @@ class GPT(LoRA, IdInputs, InputChecks, keras.Model):
         inputs: integer ids `(batch, length)` in `[0, vocab_size)`,
             `1 <= length <= max_length`.
         training: bool. Enables dropout.
+        return_attention_scores: bool. Also return a list with each
+            block's self-attention weights `(batch, num_heads, length,
+            length)` (zero above the diagonal).
 
     Checks: a bad input is a `ValueError` naming it. In an eager call the
     ids are checked in Python. `fit`, `evaluate`, `predict` and the
@@ -87,7 +90,7 @@ class GPT(LoRA, IdInputs, InputChecks, keras.Model):
 
     Returns:
         Float32 logits `(batch, length, vocab_size)`, also under mixed
-        precision.
+        precision; `(logits, attention)` with `return_attention_scores`.
 
     Example:
 
@@ -227,12 +230,21 @@ class GPT(LoRA, IdInputs, InputChecks, keras.Model):
             return self._tied_head(x)
         return self._head(ops.cast(x, "float32"))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, return_attention_scores=False):
         ids = ops.convert_to_tensor(inputs)
         self._check_ids(ids)
         x = self._embedding_dropout(self._embedding(ids), training=training)
+        attention = []
         for block in self._blocks:
-            x = block(x, training=training)
+            if return_attention_scores:
+                x, scores = block(
+                    x, return_attention_scores=True, training=training
+                )
+                attention.append(scores["self_attention"])
+            else:
+                x = block(x, training=training)
+        if return_attention_scores:
+            return self._logits(x), attention
         return self._logits(x)
 
     # -- cached decoding --

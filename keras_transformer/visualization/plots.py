@@ -53,7 +53,11 @@ def plot_history(history, path, title=None):
 
 
 def plot_attention_overlays(images, maps, titles, path, title=None):
-    """Each image with an attention heat map laid over it.
+    """Each image, and beside it the same image under its attention map.
+
+    The maps share one colour scale, from 0 to the largest weight shown,
+    with a colour bar: a flat map (every patch near `1 / patches`) looks
+    flat, rather than being stretched to full contrast.
 
     Args:
         images: `(n, height, width, channels)` pixel values in [0, 255].
@@ -63,36 +67,60 @@ def plot_attention_overlays(images, maps, titles, path, title=None):
         path: PNG file to write.
         title: optional figure title.
     """
-    plt = _pyplot()
     images = np.asarray(images, "float32") / 255.0
     maps = np.asarray(maps, "float32")
+    if maps.ndim != 3 or len({len(images), len(maps), len(titles)}) != 1:
+        raise ValueError(
+            "`maps` must be (n, rows, cols) with one map and one title per "
+            f"image; received {len(images)} images, maps of shape "
+            f"{maps.shape} and {len(titles)} titles"
+        )
+    plt = _pyplot()
     n = len(images)
     cols = min(n, 4)
     rows = -(-n // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False
+        rows,
+        2 * cols,
+        figsize=(2.2 * 2 * cols + 1.0, 2.5 * rows),
+        squeeze=False,
+        layout="constrained",
     )
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, weights, name in zip(
-        axes.flat, images, maps, titles, strict=False
+    top = float(maps.max()) or 1.0
+    for k, (image, weights, name) in enumerate(
+        zip(images, maps, titles, strict=True)
     ):
+        row, col = divmod(k, cols)
+        plain, overlay = axes[row, 2 * col], axes[row, 2 * col + 1]
         height, width = image.shape[:2]
-        scale = (height // weights.shape[0], width // weights.shape[1])
-        heat = np.kron(weights, np.ones(scale))
-        heat = (heat - heat.min()) / (np.ptp(heat) + 1e-8)
         shown = image[..., 0] if image.shape[-1] == 1 else image
-        ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
-        ax.imshow(heat, cmap="inferno", alpha=0.5)
-        ax.set_title(name, fontsize=9)
+        kind = {"cmap": "gray_r"} if shown.ndim == 2 else {}
+        plain.imshow(shown, **kind)
+        plain.set_title(name, fontsize=9)
+        overlay.imshow(shown, **kind)
+        heat = overlay.imshow(
+            weights,
+            cmap="inferno",
+            alpha=0.6,
+            vmin=0.0,
+            vmax=top,
+            extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+            interpolation="nearest",
+        )
+        overlay.set_title("attention", fontsize=9)
+    fig.colorbar(heat, ax=axes, shrink=0.8, label="attention weight")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
 
 
-def plot_attention_heads(weights, query_tokens, key_tokens, path, title=None):
+def plot_attention_heads(
+    weights, query_tokens, key_tokens, path, title=None, columns=None
+):
     """One heat map per head: which key token each query token attends to
     (e.g. target words vs source words for encoder-decoder attention).
 
@@ -103,6 +131,7 @@ def plot_attention_heads(weights, query_tokens, key_tokens, path, title=None):
         key_tokens: labels of the columns (length `num_keys`).
         path: PNG file to write.
         title: optional figure title.
+        columns: heads per row. Defaults to `min(4, num_heads)`.
     """
     weights = np.asarray(weights, dtype="float32")
     if weights.ndim != 3 or weights.shape[1:] != (
@@ -116,7 +145,7 @@ def plot_attention_heads(weights, query_tokens, key_tokens, path, title=None):
         )
     plt = _pyplot()
     heads = weights.shape[0]
-    cols = min(4, heads)
+    cols = min(columns or 4, heads)
     rows = -(-heads // cols)
     side = 0.28 * max(len(key_tokens), len(query_tokens)) + 1.5
     fig, axes = plt.subplots(

@@ -201,3 +201,28 @@ def test_declares_its_whole_state_as_following_a_hypothesis():
     model = GPT(**CONFIG)
     state = model.start_decoding(2, 8)
     assert sorted(model.beam_state_keys()) == sorted(state)
+
+
+def test_attention_scores_are_each_blocks_own_and_causal():
+    model = GPT(**CONFIG)
+    x = ids()
+    logits, attention = model(x, return_attention_scores=True)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(logits), ops.convert_to_numpy(model(x)), atol=1e-6
+    )
+    assert len(attention) == CONFIG["num_layers"]
+    # The first block's weights, recomputed from its own layers.
+    block = model._blocks[0]
+    normed = block._self_attention_norm(model._embedding(x))
+    _, expected = block._self_attention(
+        normed, use_causal_mask=True, return_attention_scores=True
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(attention[0]),
+        ops.convert_to_numpy(expected),
+        atol=1e-6,
+    )
+    for weights in map(ops.convert_to_numpy, attention):
+        assert weights.shape == (3, CONFIG["num_heads"], 10, 10)
+        np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+        assert np.all(np.triu(weights, k=1) == 0)
