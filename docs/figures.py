@@ -325,6 +325,49 @@ def gpt_attention(out):
     )  # fmt: skip
 
 
+def gradient_distance(out):
+    """How much the last output depends on each input: the gradient norm
+    `||d y_T / d x_t||` against the distance `T - t`, for an LSTM and for
+    one self-attention encoder layer, both at initialisation, averaged
+    over 32 random sequences of 64 steps."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_transformer.layers import EncoderLayer
+
+    keras.utils.set_random_seed(0)
+    length, width = 64, 32
+    x = tf.constant(np.random.default_rng(0).normal(
+        size=(32, length, width)).astype("float32"))  # fmt: skip
+    models = {
+        "LSTM(32): the last state": keras.layers.LSTM(width),
+        "EncoderLayer(32, 4 heads): the last position": lambda v: EncoderLayer(
+            width, 4, 64, dropout_rate=0.0
+        )(v)[:, -1],  # fmt: skip
+    }
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    distance = np.arange(length)[::-1]
+    for label, model in models.items():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model(x)
+            # A random fixed direction of the output: a scalar to derive.
+            probe = tf.constant(np.random.default_rng(1).normal(
+                size=(1, width)).astype("float32"))  # fmt: skip
+            total = tf.reduce_sum(y * probe)
+        norms = tf.norm(tape.gradient(total, x), axis=-1).numpy().mean(0)
+        ax.semilogy(distance, norms, marker=".", markersize=3, label=label)
+    ax.set_xlabel("distance T - t from the last input")
+    ax.set_ylabel("mean gradient norm (log scale)")
+    ax.set_title("How far back the output can feel its inputs "
+                 "(untrained, 64 steps)", fontsize=10)  # fmt: skip
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    _save(fig, out / "gradient_distance.png")
+
+
 # name -> (function, the files it writes). The pages link these files;
 # tests/test_docs.py checks that every one is shown on some page.
 FIGURES = {
@@ -338,6 +381,7 @@ FIGURES = {
     ),
     "vit": (vit_attention, ["vit_attention.png"]),
     "gpt": (gpt_attention, ["gpt_attention.png"]),
+    "gradients": (gradient_distance, ["gradient_distance.png"]),
 }
 
 

@@ -51,7 +51,8 @@ def _gpu():
 
 def choose(precision, jit_compile, d_model, recorded=None, machines=1):
     """`(policy, jit_compile, reason)` for `--precision precision` on a
-    model of width `d_model`: a named policy as given; `auto` the
+    model of width `d_model` (`None`: a model that is not a Transformer,
+    for which bfloat16 was not measured): a named policy as given; `auto` the
     `recorded` `(policy, jit_compile or None)` of the run being resumed,
     else the fastest here. A run on several `machines` (which need not
     have the same CPU, and must all train alike) gets float32."""
@@ -72,6 +73,8 @@ def choose(precision, jit_compile, d_model, recorded=None, machines=1):
         reason = "no bfloat16 instructions on this CPU"
     elif _gpu():
         reason = "a GPU is visible"
+    elif d_model is None:
+        reason = "bfloat16 is measured for the Transformer families only"
     elif d_model < BFLOAT16_FROM_D_MODEL:
         reason = f"d_model {d_model} < {BFLOAT16_FROM_D_MODEL}"
     else:

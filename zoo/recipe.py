@@ -152,7 +152,11 @@ def choose_precision(args, cfg, run):
             recorded = (old["precision"], old.get("jit_compile"))
     machines = 2 if args.strategy == "multiworker" else 1
     policy, jit, reason = precision.choose(
-        args.precision, not args.no_jit, cfg.d_model, recorded, machines
+        args.precision,
+        not args.no_jit,
+        getattr(cfg, "d_model", None),
+        recorded,
+        machines,
     )
     args.precision, args.no_jit = policy, not jit
     print(f"Precision {policy}, {'XLA' if jit else 'without XLA'} ({reason})")

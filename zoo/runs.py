@@ -60,7 +60,7 @@ def check_settings(cfg, tuned, source):
             raise UsageError(
                 f"{source} sets {name}={value!r}; it must be {wanted}."
             )
-    if cfg.d_model % cfg.num_heads:
+    if hasattr(cfg, "num_heads") and cfg.d_model % cfg.num_heads:
         raise UsageError(
             f"{source} gives num_heads={cfg.num_heads}, which does not "
             f"divide d_model={cfg.d_model}."
@@ -229,6 +229,7 @@ class RunDir:
 
         import keras_transformer  # noqa: F401 (registers the saved classes)
 
+        tasks.register_model_class(record["task"])
         path = self.model
         again = (
             f"Delete it and run the training command again to save it from "

@@ -9,8 +9,11 @@ MODEL_CLASSES = {
     "vit": "VisionTransformer",
     "translation": "Transformer",
     "gpt": "GPT",
+    "seq2seq": "Seq2SeqLSTM",
 }
 TASKS = tuple(MODEL_CLASSES)
+# The module that registers a task's model class, when the library does not.
+MODEL_MODULES = {"seq2seq": "zoo.seq2seq.model"}
 
 # task -> command -> "module:function" taking the command's arguments
 COMMANDS = {
@@ -31,12 +34,22 @@ COMMANDS = {
         "export": "zoo.gpt.evaluate:export_main",
         "finetune": "zoo.gpt.finetune:finetune_main",
     },
+    # The recurrent baseline is used as a translation run is.
+    "seq2seq": {
+        "evaluate": "zoo.translation.evaluate:evaluate_main",
+        "translate": "zoo.translation.evaluate:translate_main",
+    },
 }
 
 
 def family(task):
     """The `recipe.Family` of `task`."""
     return importlib.import_module(f"zoo.{task}.train").FAMILY
+
+
+def register_model_class(task):
+    """Imports what registers `task`'s saved model class with Keras."""
+    importlib.import_module(MODEL_MODULES.get(task, "keras_transformer"))
 
 
 def command(task, name):

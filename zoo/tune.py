@@ -282,9 +282,11 @@ def main(argv=None):
             description=__doc__.splitlines()[0],
         )
     )
-    if not argv or argv[0] not in tasks.TASKS:
+    tunable = [t for t in tasks.TASKS if tasks.family(t).hypermodel]
+    if not argv or argv[0] not in tunable:
         parser.error(
-            f"the first argument must be a task: {', '.join(tasks.TASKS)}"
+            f"the first argument must be a task with a search space: "
+            f"{', '.join(tunable)}"
         )
     task, args = argv[0], parser.parse_args(argv[1:])
     family = tasks.family(task)

@@ -255,3 +255,22 @@ def test_batches_cover_every_pair_once_when_not_training():
     for (src, tgt_in), tgt_out in plan.dataset():
         assert src.shape[1] in data.BUCKETS
         np.testing.assert_array_equal(tgt_in.shape, tgt_out.shape)
+
+
+def test_bleu_by_length_scores_each_bucket_alone():
+    from zoo.translation.evaluate import bleu
+    from zoo.translation.evaluate import bleu_by_length
+
+    words = [f"w{i}" for i in range(30)]
+    # Lengths on both sides of each bucket's edges.
+    sources = [" ".join(words[:n]) for n in (3, 10, 11, 15, 16, 21, 13)]
+    references = [f"ref {s}" for s in sources]
+    hypotheses = [f"ref {s}" if i % 2 else s for i, s in enumerate(sources)]
+    out = bleu_by_length(sources, hypotheses, references)
+    assert [v["sentences"] for v in out.values()] == [2, 3, 1, 1]
+    middle = [i for i, s in enumerate(sources) if 11 <= len(s.split()) <= 15]
+    score = bleu(
+        [hypotheses[i] for i in middle], [references[i] for i in middle]
+    )
+    assert out["11-15"]["bleu"] == round(score[0], 2)
+    assert out["21+"]["bleu"] == 100.0  # index 5: hypothesis = reference

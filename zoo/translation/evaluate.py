@@ -20,9 +20,15 @@ BATCH_SIZE = 64
 
 
 def load_run(run_dir):
-    """`(run, record, cfg, model, tokenizers)` of a finished run."""
+    """`(run, record, cfg, model, tokenizers)` of a finished run: a
+    translation Transformer, or the recurrent baseline (`seq2seq`), which
+    reads the same data and is decoded alike."""
+    from zoo.seq2seq.config import Seq2SeqConfig
+
     run = runs.RunDir(run_dir)
-    record, cfg, model = run.open("translation", TranslationConfig)
+    task = "seq2seq" if run.load_config().get("task") == "seq2seq" else None
+    config_class = Seq2SeqConfig if task else TranslationConfig
+    record, cfg, model = run.open(task or "translation", config_class)
     tokenizers = tr_data.load_tokenizers(run.path)
     return run, record, cfg, model, tokenizers
 
@@ -79,6 +85,36 @@ def bleu(hypotheses, references):
     metric = BLEU(lowercase=True, tokenize="13a")
     result = metric.corpus_score(hypotheses, [references])
     return result.score, str(metric.get_signature()), str(result)
+
+
+# Source-length buckets (words, split on white space) for BLEU by length:
+# does the score hold up on long sentences?
+LENGTH_BUCKETS = ((1, 10), (11, 15), (16, 20), (21, None))
+
+
+def bleu_by_length(sources, hypotheses, references):
+    """`{"1-10": {"bleu": ..., "sentences": n}, ..., "21+": ...}`: corpus
+    BLEU of the sentences whose source has that many words."""
+    out = {}
+    lengths = [len(source.split()) for source in sources]
+    for low, high in LENGTH_BUCKETS:
+        name = f"{low}-{high}" if high else f"{low}+"
+        chosen = [
+            i
+            for i, n in enumerate(lengths)
+            if n >= low and (high is None or n <= high)
+        ]
+        score = (
+            bleu([hypotheses[i] for i in chosen],
+                 [references[i] for i in chosen])[0]
+            if chosen
+            else None
+        )  # fmt: skip
+        out[name] = {
+            "bleu": None if score is None else round(score, 2),
+            "sentences": len(chosen),
+        }
+    return out
 
 
 def evaluate_run(
@@ -163,8 +199,10 @@ def test_bleu(
     )
     files.write_text(hyp_path, "\n".join(hypotheses) + "\n")
     score, signature, details = bleu(hypotheses, references)
+    by_length = bleu_by_length(sources, hypotheses, references)
     scores = {
         f"{split}_bleu": round(score, 2),
+        f"{split}_bleu_by_length": by_length,
         "bleu_signature": signature,
         "bleu_details": details,
         "beam_size": translator.beam_size,
@@ -175,6 +213,13 @@ def test_bleu(
     }
     print(details)
     print(f"sacreBLEU signature: {signature}")
+    print(
+        "BLEU by source length (words): "
+        + ", ".join(
+            f"{name} {v['bleu']} ({v['sentences']})"
+            for name, v in by_length.items()
+        )
+    )
     print(
         f"{pair + ' ' if pair else ''}{split} BLEU {score:.2f} "
         f"(beam {translator.beam_size}, "
@@ -241,8 +286,10 @@ def translate_main(argv=None):
     path = args.plot or run.path / (
         f"attention_{_file_name(args.sentences[0])}.png"
     )
-    plot_cross_attention(translator, args.sentences[0], path)
-    print(f"Attention plot: {path}")
+    if plot_cross_attention(translator, args.sentences[0], path):
+        print(f"Attention plot: {path}")
+    else:
+        print("No attention plot: this model has no attention.")
     return translations
 
 
@@ -266,11 +313,21 @@ def plot_cross_attention(translator, sentence, path):
     src = np.asarray(src_ids)[0]
     src = src[src != 0]
     tgt_in = np.concatenate([[START_ID], tokens[:-1]])[None].astype("int32")
-    context, padding = model.encode(src[None].astype("int32"))
-    _, scores = model.decode(
-        tgt_in, context, padding, return_attention_scores=True
-    )
-    weights = np.asarray(scores[-1]["cross_attention"], "float32")[0]
+    if hasattr(model, "encode"):
+        context, padding = model.encode(src[None].astype("int32"))
+        _, scores = model.decode(
+            tgt_in, context, padding, return_attention_scores=True
+        )
+        weights = np.asarray(scores[-1]["cross_attention"], "float32")[0]
+        title = "Encoder-decoder attention, last decoder layer"
+    else:  # the recurrent baseline: one attention, or none
+        _, weights = model(
+            (src[None].astype("int32"), tgt_in), return_attention_scores=True
+        )
+        if weights is None:
+            return None
+        weights = np.asarray(weights, "float32")[:1]
+        title = "Bahdanau attention of the LSTM decoder"
 
     def labels(tokenizer, ids):
         return [
@@ -283,7 +340,7 @@ def plot_cross_attention(translator, sentence, path):
         labels(tokenizers[1], tokens),
         labels(tokenizers[0], src),
         path,
-        title="Encoder-decoder attention, last decoder layer",
+        title=title,
     )
 
 
