@@ -118,3 +118,14 @@ def test_the_recipe_trains_evaluates_and_translates(sample_dir, tmp_path):
     # The saved model decodes the test set as the one in memory did.
     assert again["test2016_bleu"] == trained["test2016_bleu"]
     assert main(["translate", str(out), "ein mann ."]) == 0
+    # Exposure bias: teacher-forced token accuracy is what evaluate()
+    # measured in training; the free-running BLEU is greedy decoding's.
+    assert main(["evaluate", str(out), "--exposure-bias", "--beam-size", "1",
+                 *args]) == 0  # fmt: skip
+    greedy = json.loads((out / "metrics.json").read_text())
+    exposure = json.loads((out / "exposure_bias.json").read_text())
+    assert exposure["teacher_forced"]["token_accuracy"] == pytest.approx(
+        trained["test_token_accuracy"], abs=1e-6
+    )
+    assert exposure["free_running"]["bleu"] == greedy["test2016_bleu"]
+    assert (out / "exposure_bias.png").stat().st_size > 10_000

@@ -118,12 +118,18 @@ def bleu_by_length(sources, hypotheses, references):
 
 
 def evaluate_run(
-    run_dir, data_dir=None, beam_size=None, verbose=True, quantize=None
+    run_dir,
+    data_dir=None,
+    beam_size=None,
+    verbose=True,
+    quantize=None,
+    exposure_bias=False,
 ):
     """`test_bleu` for a run on disk: loads its model, tokenizers and
     Multi30k test2016 (a custom corpus: the first `BLEU_PAIRS` lines of
     its validation split); with `quantize` ("int8", ...), of the model
-    with its kernels quantized."""
+    with its kernels quantized; with `exposure_bias`, also the
+    teacher-forced against free-running scores (`zoo.translation.exposure`)."""
     run, record, cfg, model, tokenizers = load_run(run_dir)
     model = cli.quantized(model, quantize)
     if cfg.dataset == "custom":
@@ -143,6 +149,11 @@ def evaluate_run(
             data_dir or record.get("data_dir"),
             record.get("seed", 0),
         )[split]
+    if exposure_bias:
+        from zoo.translation import exposure
+
+        result = exposure.measure(model, tokenizers, *pairs, verbose=verbose)
+        exposure.write(run, result, f"Exposure bias, {pair} {split}")
     scores = test_bleu(
         run,
         cfg,
@@ -241,9 +252,20 @@ def evaluate_main(argv=None):
         type=cli.POSITIVE,
         help="1 = greedy (default: the preset's)",
     )
+    parser.add_argument(
+        "--exposure-bias",
+        action="store_true",
+        help="also score the test pairs given the reference prefix "
+        "(teacher forcing) and given the model's own (greedy): "
+        "exposure_bias.json and .png in the run",
+    )
     args = parser.parse_args(argv)
     return evaluate_run(
-        args.run_dir, args.data_dir, args.beam_size, quantize=args.quantize
+        args.run_dir,
+        args.data_dir,
+        args.beam_size,
+        quantize=args.quantize,
+        exposure_bias=args.exposure_bias,
     )
 
 
