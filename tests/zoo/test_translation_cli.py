@@ -98,7 +98,7 @@ def test_train_writes_every_file(tiny_run):
 
 
 def test_evaluate_rescores_the_same_hypotheses(tiny_run, capsys):
-    from zoo.translation.evaluate import bleu
+    from zoo.translation.scores import bleu
 
     before = json.loads((tiny_run / "metrics.json").read_text())
     main(["evaluate", str(tiny_run)])
@@ -258,8 +258,8 @@ def test_batches_cover_every_pair_once_when_not_training():
 
 
 def test_bleu_by_length_scores_each_bucket_alone():
-    from zoo.translation.evaluate import bleu
-    from zoo.translation.evaluate import bleu_by_length
+    from zoo.translation.scores import bleu
+    from zoo.translation.scores import bleu_by_length
 
     words = [f"w{i}" for i in range(30)]
     # Lengths on both sides of each bucket's edges.

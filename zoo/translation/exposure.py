@@ -37,7 +37,7 @@ def measure(model, tokenizers, sources, references, verbose=True):
     from keras_transformer import generation
     from keras_transformer.text import END_ID
     from keras_transformer.text import START_ID
-    from zoo.translation.evaluate import bleu
+    from zoo.translation.scores import bleu
 
     source_tok, target_tok = tokenizers
     limit = model.max_length
