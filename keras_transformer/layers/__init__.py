@@ -1,4 +1,5 @@
-"""Transformer layers: attention, feed-forward, blocks, positions, masks."""
+"""Transformer layers: attention, feed-forward, blocks, positions, masks,
+and the vector quantizer that turns images into tokens."""
 
 from keras_transformer.layers import masks
 from keras_transformer.layers.cross_attention import CrossAttention
@@ -19,6 +20,7 @@ from keras_transformer.layers.positional_encoding import PositionalEncoding
 from keras_transformer.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
+from keras_transformer.layers.vector_quantizer import VectorQuantizer
 
 __all__ = [
     "CrossAttention",
@@ -31,6 +33,7 @@ __all__ = [
     "PatchPositionEmbedding",
     "PositionalEncoding",
     "TokenAndPositionEmbedding",
+    "VectorQuantizer",
     "look_ahead_mask",
     "masks",
     "padding_mask",

@@ -3,5 +3,6 @@
 from keras_transformer.models.gpt import GPT
 from keras_transformer.models.transformer import Transformer
 from keras_transformer.models.vision_transformer import VisionTransformer
+from keras_transformer.models.vqvae import VQVAE
 
-__all__ = ["GPT", "Transformer", "VisionTransformer"]
+__all__ = ["GPT", "Transformer", "VQVAE", "VisionTransformer"]
