@@ -10,6 +10,7 @@ MODEL_CLASSES = {
     "translation": "Transformer",
     "gpt": "GPT",
     "seq2seq": "Seq2SeqLSTM",
+    "text2image": "GPT",
 }
 TASKS = tuple(MODEL_CLASSES)
 # The module that registers a task's model class, when the library does not.
@@ -38,6 +39,10 @@ COMMANDS = {
     "seq2seq": {
         "evaluate": "zoo.translation.evaluate:evaluate_main",
         "translate": "zoo.translation.evaluate:translate_main",
+    },
+    "text2image": {
+        "evaluate": "zoo.text2image.judge:evaluate_main",
+        "generate": "zoo.text2image.evaluate:generate_main",
     },
 }
 
