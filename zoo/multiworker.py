@@ -31,9 +31,9 @@ class WorkerLost(UsageError):
     (`python -m zoo` exits with status 2)."""
 
 
-def cluster_spec():
-    """`(workers, task_type, index)` of `TF_CONFIG`, checked; a
-    `UsageError` saying what is wrong otherwise."""
+def check_tf_config():
+    """A `UsageError` saying what is wrong with `TF_CONFIG`, if anything,
+    before TensorFlow reads it (and fails less clearly)."""
     text = os.environ.get("TF_CONFIG")
     example = (
         'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]},'
@@ -72,15 +72,13 @@ def cluster_spec():
             f"TF_CONFIG's cluster names {unknown}; --strategy multiworker "
             "takes 'worker' addresses (and at most one 'chief')."
         )
-    workers = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
-    return workers, task_type, index
 
 
 class Cluster:
     """This worker's part in a `--strategy multiworker` run."""
 
     def __init__(self):
-        cluster_spec()
+        check_tf_config()
         import tensorflow as tf
 
         # Made before TensorFlow runs any operation, as it must be.
