@@ -123,7 +123,8 @@ class VectorQuantizer(keras.layers.Layer):
             trainable=False,
             autocast=False,
         )
-        self.ema_sum.assign(self.codebook)
+        # A copy: under JAX, two variables must not share one buffer.
+        self.ema_sum.assign(ops.copy(self.codebook.value))
 
     def _flat_codes(self, flat):
         """Nearest entry of each row of `flat` `(n, code_dim)`, float32:

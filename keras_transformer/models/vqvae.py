@@ -44,7 +44,9 @@ class VQVAE(keras.Model):
         training: bool. Updates the codebook.
 
     Returns:
-        The reconstruction, float32 pixels in [0, 255].
+        The reconstruction, float32 pixels on the [0, 255] scale, not
+        clipped (so that training never meets a flat gradient); `decode`
+        clips them.
 
     Example:
 
@@ -144,7 +146,10 @@ class VQVAE(keras.Model):
         x = latents
         for layer in self._decoder:
             x = layer(x)
-        return 255.0 * ops.sigmoid(ops.cast(x, "float32"))
+        # The inverse of the input scaling, linear: a sigmoid here let a
+        # model of mostly-black images settle on all black, where its
+        # gradient vanishes.
+        return 127.5 * (ops.cast(x, "float32") + 1.0)
 
     def call(self, images, training=None):
         latents = self._latents(images)
@@ -157,14 +162,16 @@ class VQVAE(keras.Model):
 
     def decode(self, codes):
         """Codes `(batch, rows, cols)` -> images, float32 in [0, 255]."""
-        return self._pixels(self.quantizer.lookup(codes))
+        return ops.clip(self._pixels(self.quantizer.lookup(codes)), 0, 255)
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         target = ops.cast(x if y is None else y, "float32")
         error = ops.mean(ops.square((target - y_pred) / 255.0))
-        return error + ops.sum(self.losses)
+        for loss in self.losses:  # the commitment loss
+            error = error + ops.cast(loss, "float32")
+        return error
 
     def get_config(self):
         config = super().get_config()
