@@ -19,6 +19,10 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 OUT = pathlib.Path(__file__).resolve().parent / "images" / "generated"
+# The checkout's root, for the zoo's modules (captions of text2image).
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def _pyplot():
@@ -368,6 +372,71 @@ def gradient_distance(out):
     _save(fig, out / "gradient_distance.png")
 
 
+def image_tokens(out):
+    """A digit through a small VQ-VAE trained for seconds on scikit-learn's
+    digits (enlarged to 16x16, 4x4 codes of 32): the image, its codes, the
+    image decoded back from them, and the one sequence a text-to-image
+    GPT reads."""
+    import keras
+    import numpy as np
+    from keras import ops
+    from sklearn.datasets import load_digits
+
+    from keras_transformer.models import VQVAE
+    from zoo.text2image import captions
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    images = np.clip(ops.convert_to_numpy(ops.image.resize(
+        digits.images[..., None].astype("float32") * (255 / 16), (16, 16)
+    )), 0, 255)  # fmt: skip
+    model = VQVAE(16, num_codes=32, code_dim=16, hidden=32)
+    model.compile(keras.optimizers.Adam(3e-3))
+    model.fit(images[:1500], epochs=8, batch_size=64, verbose=0)
+    image = images[1500 + 3 : 1500 + 4]  # a held-out digit
+    label = int(digits.target[1500 + 3])
+    codes = ops.convert_to_numpy(model.encode(image))[0]
+    back = ops.convert_to_numpy(model.decode(codes[None]))[0]
+    vocab = captions.Vocabulary(32)
+    text = captions.caption(label, captions.TRAIN_TEMPLATES[0])
+    sequence = vocab.sequences([text], codes[None])[0]
+    plt = _pyplot()
+    fig = plt.figure(figsize=(12, 4.6))
+    panels = fig.subplots(1, 3, gridspec_kw={"bottom": 0.42, "top": 0.9})
+    panels[0].imshow(image[0, ..., 0], cmap="gray", vmin=0, vmax=255)
+    panels[0].set_title("the image (16x16)", fontsize=9)
+    panels[1].imshow(np.zeros((4, 4)), cmap="gray_r", vmin=0, vmax=1)
+    for (r, c), code in np.ndenumerate(codes):
+        panels[1].text(c, r, str(code), ha="center", va="center", fontsize=12)
+    panels[1].set_title("encode(): 4x4 codes of 32", fontsize=9)
+    panels[2].imshow(back[..., 0], cmap="gray", vmin=0, vmax=255)
+    panels[2].set_title("decode(codes)", fontsize=9)
+    for ax in panels:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    strip = fig.add_axes([0.03, 0.06, 0.94, 0.22])
+    kinds = np.where(sequence < vocab.image_offset, 0, 2)
+    kinds[sequence == captions.BOS_IMAGE] = 1
+    kinds[sequence == captions.PAD] = -1
+    colours = {-1: "#eeeeee", 0: "#cfe2f3", 1: "#f9cb9c", 2: "#d9ead3"}
+    for i, (token, kind) in enumerate(zip(sequence, kinds, strict=True)):
+        strip.add_patch(plt.Rectangle((i, 0), 0.95, 1, color=colours[kind]))
+        word = vocab.words[token] if token < vocab.image_offset else (
+            str(token - vocab.image_offset))  # fmt: skip
+        word = {"[PAD]": "pad", "[BOS_IMAGE]": "BOS"}.get(word, word)
+        strip.text(i + 0.47, 0.5, word, ha="center", va="center",
+                   fontsize=7, rotation=90 if len(word) > 3 else 0)  # fmt: skip
+    strip.set_xlim(0, len(sequence))
+    strip.set_ylim(0, 1)
+    strip.axis("off")
+    strip.set_title(
+        f"the GPT's sequence: caption {text!r} (left-padded), BOS_IMAGE, "
+        "then the codes row by row (ids shifted past the words)",
+        fontsize=9,
+    )
+    _save(fig, out / "image_tokens.png")
+
+
 # name -> (function, the files it writes). The pages link these files;
 # tests/test_docs.py checks that every one is shown on some page.
 FIGURES = {
@@ -382,6 +451,7 @@ FIGURES = {
     "vit": (vit_attention, ["vit_attention.png"]),
     "gpt": (gpt_attention, ["gpt_attention.png"]),
     "gradients": (gradient_distance, ["gradient_distance.png"]),
+    "image_tokens": (image_tokens, ["image_tokens.png"]),
 }
 
 

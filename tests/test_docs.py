@@ -16,7 +16,7 @@ SNIPPETS = [
 
 def test_docs_have_snippets():
     concept_pages = sorted((DOCS / "concepts").glob("*.md"))
-    assert len(concept_pages) == 14
+    assert len(concept_pages) == 15
     for page in concept_pages:
         text = page.read_text()
         assert BLOCK.search(text), f"{page.name} has no runnable snippet"
