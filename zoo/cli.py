@@ -87,6 +87,17 @@ def number(low=None, high=None, low_open=False, high_open=False):
     return _type("number", parse)
 
 
+def choice(name, values):
+    """One of `values` (strings); a typo names them all."""
+
+    def parse(text):
+        if text not in values:
+            raise ValueError(f"must be one of {', '.join(values)}")
+        return text
+
+    return _type(name, parse)
+
+
 POSITIVE = integer(1)
 NON_NEGATIVE = integer(0)
 RATE = number(0.0, 1.0, high_open=True)  # dropout: [0, 1)

@@ -129,3 +129,9 @@ def undo_on_failure(folder, restore=()):
                 else:
                     (folder / name).unlink(missing_ok=True)
         raise
+
+
+def save_model(model, path):
+    """`model.save(path)` (a `.keras` file), whole or not at all."""
+    with replacing(path) as temp:
+        model.save(temp)

@@ -200,12 +200,15 @@ class RunDir:
             yield
 
     def load_finished(self, task):
-        """The config record of a finished `task` run; a clear error when
-        the folder holds another task or an unfinished run."""
+        """The config record of a finished run of `task` (a name, or a
+        tuple of the names accepted); a clear error when the folder holds
+        another task or an unfinished run."""
+        accepted = (task,) if isinstance(task, str) else tuple(task)
         record = self.load_config()
-        if record["task"] != task:
+        if record["task"] not in accepted:
+            wanted = " or ".join(repr(name) for name in accepted)
             raise UsageError(
-                f"{self.path} is a {record['task']!r} run, not a {task!r} run."
+                f"{self.path} is a {record['task']!r} run, not a {wanted} run."
             )
         if not self.model.is_file():
             raise UsageError(
@@ -214,10 +217,13 @@ class RunDir:
             )
         return record
 
-    def open(self, task, config_class):
-        """`(record, config, model)` of a finished `task` run."""
+    def open(self, task):
+        """`(record, config, model)` of a finished run of `task` (a name
+        or a tuple of names, as `load_finished`); `config` is the preset
+        dataclass of the task the run holds."""
         record = self.load_finished(task)
         model = self.load_model(record)
+        config_class = tasks.config_class(record["task"])
         return record, config_class(**record["config"]), model
 
     def load_model(self, record):
@@ -282,8 +288,7 @@ class RunDir:
 
     def save_model(self, model):
         """model.keras, whole or not at all."""
-        with files.replacing(self.model) as temp:
-            model.save(temp)
+        files.save_model(model, self.model)
 
 
 def added_fields(cfg):

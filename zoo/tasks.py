@@ -13,6 +13,14 @@ MODEL_CLASSES = {
     "text2image": "GPT",
 }
 TASKS = tuple(MODEL_CLASSES)
+# task -> "module:class" of the preset dataclass in its config.json
+CONFIG_CLASSES = {
+    "vit": "zoo.vit.config:ViTConfig",
+    "translation": "zoo.translation.config:TranslationConfig",
+    "gpt": "zoo.gpt.config:GPTConfig",
+    "seq2seq": "zoo.seq2seq.config:Seq2SeqConfig",
+    "text2image": "zoo.text2image.config:Text2ImageConfig",
+}
 # The module that registers a task's model class, when the library does not.
 MODEL_MODULES = {"seq2seq": "zoo.seq2seq.model"}
 
@@ -52,6 +60,16 @@ def family(task):
     return importlib.import_module(f"zoo.{task}.train").FAMILY
 
 
+def _attribute(target):
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def config_class(task):
+    """The dataclass that a `task` run's recorded config builds."""
+    return _attribute(CONFIG_CLASSES[task])
+
+
 def register_model_class(task):
     """Imports what registers `task`'s saved model class with Keras."""
     importlib.import_module(MODEL_MODULES.get(task, "keras_transformer"))
@@ -63,5 +81,4 @@ def command(task, name):
     target = COMMANDS[task].get(name)
     if target is None:
         return None
-    module, function = target.split(":")
-    return getattr(importlib.import_module(module), function)
+    return _attribute(target)

@@ -491,3 +491,16 @@ def test_a_search_whose_objective_is_not_logged_leaves_no_folder(
     assert "--objective val_nonsense is not a metric" in err
     assert "val_loss" in err
     assert not out.exists()
+
+
+def test_every_task_names_the_config_its_runs_record():
+    from zoo import tasks
+
+    assert set(tasks.CONFIG_CLASSES) == set(tasks.TASKS)
+    for task in tasks.TASKS:
+        presets = tasks.family(task).config.PRESETS
+        # The class a run's config.json is read back into is the one the
+        # family's presets are made of.
+        assert {type(cfg) for cfg in presets.values()} == {
+            tasks.config_class(task)
+        }, task

@@ -129,3 +129,12 @@ def test_the_recipe_trains_evaluates_and_translates(sample_dir, tmp_path):
     )
     assert exposure["free_running"]["bleu"] == greedy["test2016_bleu"]
     assert (out / "exposure_bias.png").stat().st_size > 10_000
+
+
+def test_an_unknown_attention_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "seq2seq", "--dataset", "multi30k", "--attention",
+              "luong", "--out", "unused"])  # fmt: skip
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--attention: must be one of none, bahdanau; received 'luong'" in err

@@ -13,13 +13,12 @@ from zoo import files
 from zoo import recipe
 from zoo import runs
 from zoo.gpt import data as gpt_data
-from zoo.gpt.config import GPTConfig
 
 
 def load_run(run_dir):
     """`(run, record, cfg, model, tokenizer)` of a finished run."""
     run = runs.RunDir(run_dir)
-    record, cfg, model = run.open("gpt", GPTConfig)
+    record, cfg, model = run.open("gpt")
     tokenizer = gpt_data.load_tokenizer(run.path)
     return run, record, cfg, model, tokenizer
 

@@ -8,6 +8,9 @@ WordPiece tokens in the same batches and are decoded alike.
 
 import dataclasses
 
+# What the decoder reads of the source (`zoo.seq2seq.model.Seq2SeqLSTM`).
+ATTENTION = ("none", "bahdanau")
+
 
 @dataclasses.dataclass(frozen=True)
 class Seq2SeqConfig:

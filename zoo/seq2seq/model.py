@@ -28,7 +28,7 @@ import keras
 from keras import layers
 from keras import ops
 
-ATTENTION = ("none", "bahdanau")
+from zoo.seq2seq.config import ATTENTION
 
 
 @keras.saving.register_keras_serializable(package="zoo")

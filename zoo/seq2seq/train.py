@@ -16,16 +16,7 @@ from zoo import recipe
 from zoo.seq2seq import config
 from zoo.translation import train as tr_train
 
-
-def _attention(text):
-    from zoo.seq2seq.model import ATTENTION
-
-    if text not in ATTENTION:
-        raise ValueError(f"must be one of {', '.join(ATTENTION)}")
-    return text
-
-
-ATTENTION_TYPE = cli._type("attention", _attention)
+ATTENTION_TYPE = cli.choice("attention", config.ATTENTION)
 
 
 class Seq2SeqFamily(tr_train.TranslationFamily):

@@ -15,7 +15,6 @@ import numpy as np
 from zoo import cli
 from zoo import runs
 from zoo.text2image import captions
-from zoo.text2image.config import Text2ImageConfig
 
 
 class ImageCodesOnly:
@@ -129,7 +128,7 @@ def load_run(run_dir):
     import keras
 
     run = runs.RunDir(run_dir)
-    record, cfg, model = run.open("text2image", Text2ImageConfig)
+    record, cfg, model = run.open("text2image")
     path = run.path / "image_tokenizer.keras"
     if not path.is_file():
         raise cli.UsageError(f"{path} is missing: the run is incomplete.")
@@ -146,9 +145,8 @@ def load_run(run_dir):
 
 def load_classifier(run_dir, image_size):
     """A zoo ViT run's model, checked to classify digits of this size."""
-    from zoo.vit.config import ViTConfig
 
-    record, cfg, model = runs.RunDir(run_dir).open("vit", ViTConfig)
+    record, cfg, model = runs.RunDir(run_dir).open("vit")
     if cfg.num_classes != 10 or cfg.channels != 1:
         raise cli.UsageError(
             f"{run_dir} classifies {cfg.dataset}, not grey digits: give a "

@@ -75,9 +75,7 @@ def image_tokenizer(folder, cfg, images, seed, verbose=True):
         epochs=cfg.vq_epochs,
         verbose=2 if verbose else 0,
     )
-    with files.replacing(path) as temp:
-        tokenizer.save(temp.with_suffix(".keras"))
-        temp.with_suffix(".keras").rename(temp)
+    files.save_model(tokenizer, path)
     return tokenizer
 
 

@@ -14,7 +14,6 @@ from zoo import files
 from zoo import recipe
 from zoo import runs
 from zoo.translation import data as tr_data
-from zoo.translation.config import TranslationConfig
 from zoo.translation.scores import bleu
 from zoo.translation.scores import bleu_by_length
 
@@ -25,12 +24,8 @@ def load_run(run_dir):
     """`(run, record, cfg, model, tokenizers)` of a finished run: a
     translation Transformer, or the recurrent baseline (`seq2seq`), which
     reads the same data and is decoded alike."""
-    from zoo.seq2seq.config import Seq2SeqConfig
-
     run = runs.RunDir(run_dir)
-    task = "seq2seq" if run.load_config().get("task") == "seq2seq" else None
-    config_class = Seq2SeqConfig if task else TranslationConfig
-    record, cfg, model = run.open(task or "translation", config_class)
+    record, cfg, model = run.open(("translation", "seq2seq"))
     tokenizers = tr_data.load_tokenizers(run.path)
     return run, record, cfg, model, tokenizers
 

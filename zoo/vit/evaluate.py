@@ -10,13 +10,12 @@ from zoo import cli
 from zoo import recipe
 from zoo import runs
 from zoo.vit import data as vit_data
-from zoo.vit.config import ViTConfig
 
 
 def load_run(run_dir):
     """`(run, record, cfg, model)` of a finished training run."""
     run = runs.RunDir(run_dir)
-    record, cfg, model = run.open("vit", ViTConfig)
+    record, cfg, model = run.open("vit")
     return run, record, cfg, model
 
 
