@@ -333,7 +333,10 @@ def gradient_distance(out):
     """How much the last output depends on each input: the gradient norm
     `||d y_T / d x_t||` against the distance `T - t`, for an LSTM and for
     one self-attention encoder layer, both at initialisation, averaged
-    over 32 random sequences of 64 steps."""
+    over 32 random sequences of 64 steps; and the trained encoders of the
+    zoo's recurrent Multi30k runs, from `docs/data/`."""
+    import json
+
     import keras
     import numpy as np
     import tensorflow as tf
@@ -363,13 +366,87 @@ def gradient_distance(out):
             total = tf.reduce_sum(y * probe)
         norms = tf.norm(tape.gradient(total, x), axis=-1).numpy().mean(0)
         ax.semilogy(distance, norms, marker=".", markersize=3, label=label)
+    # The same measure on the zoo's trained Multi30k encoders (their
+    # forward LSTM over 64 tokens of test text; `docs/collect_runs.py`).
+    trained = json.loads(
+        (ROOT / "docs" / "data" / "trained_lstm_gradients.json").read_text()
+    )
+    for label, norms in trained["runs"].items():
+        steps = np.arange(len(norms))[::-1]
+        ax.semilogy(
+            steps, norms, linestyle="--", label=f"trained encoder: {label}"
+        )
     ax.set_xlabel("distance T - t from the last input")
     ax.set_ylabel("mean gradient norm (log scale)")
     ax.set_title("How far back the output can feel its inputs "
-                 "(untrained, 64 steps)", fontsize=10)  # fmt: skip
+                 "(64 steps)", fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     _save(fig, out / "gradient_distance.png")
+
+
+def bleu_by_length(out):
+    """Test2016 BLEU by source length for the LSTM without attention, the
+    LSTM with Bahdanau attention and the Transformer: the zoo's runs,
+    collected by `docs/by_length.py` into `docs/data/`."""
+    import json
+
+    import numpy as np
+
+    data = json.loads(
+        (ROOT / "docs" / "data" / "multi30k_by_length.json").read_text()
+    )
+    models = data["models"]
+    buckets = list(models[0]["bleu_by_length"])
+    counts = [models[0]["bleu_by_length"][b]["sentences"] for b in buckets]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
+    width = 0.8 / len(models)
+    x = np.arange(len(buckets))
+    for i, entry in enumerate(models):
+        scores = [entry["bleu_by_length"][b]["bleu"] for b in buckets]
+        bars = ax.bar(
+            x + (i - (len(models) - 1) / 2) * width,
+            scores,
+            width,
+            label=f"{entry['model']} (all: {entry['bleu']:.1f})",
+        )
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(
+        x,
+        [
+            f"{b} words\n{n} sentences"
+            for b, n in zip(buckets, counts, strict=True)
+        ],
+    )
+    ax.set_xlabel("source sentence length")
+    ax.set_ylabel("BLEU (test2016)")
+    ax.set_title("Multi30k German -> English: BLEU by source length "
+                 "(the zoo's runs)", fontsize=10)  # fmt: skip
+    top = max(e["bleu_by_length"][b]["bleu"] for e in models for b in buckets)
+    ax.set_ylim(0, top * 1.3)  # room for the legend above the bars
+    ax.legend(fontsize=8, loc="upper center", ncol=len(models))
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, out / "bleu_by_length.png")
+
+
+def exposure_bias(out):
+    """Token accuracy by position given the reference prefix and given
+    the model's own: the zoo's Multi30k Transformer, measured by `zoo
+    evaluate --exposure-bias` and collected into `docs/data/`."""
+    import json
+
+    from zoo.translation import exposure
+
+    result = json.loads(
+        (ROOT / "docs" / "data" / "exposure_bias.json").read_text()
+    )
+    exposure.plot(
+        result,
+        out / "exposure_bias.png",
+        f"Exposure bias: the zoo's Multi30k Transformer on "
+        f"{result['sentences']:,} test2016 sentences",
+    )
 
 
 def image_tokens(out):
@@ -452,6 +529,8 @@ FIGURES = {
     "gpt": (gpt_attention, ["gpt_attention.png"]),
     "gradients": (gradient_distance, ["gradient_distance.png"]),
     "image_tokens": (image_tokens, ["image_tokens.png"]),
+    "bleu_by_length": (bleu_by_length, ["bleu_by_length.png"]),
+    "exposure_bias": (exposure_bias, ["exposure_bias.png"]),
 }
 
 

@@ -2,6 +2,7 @@
 itself decoded step by step, and the recipe end to end on the sample
 corpus."""
 
+import importlib.util
 import json
 
 import keras
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from tests.zoo.conftest import ROOT
 from zoo.__main__ import main
 from zoo.seq2seq.model import Seq2SeqLSTM
 
@@ -129,6 +131,18 @@ def test_the_recipe_trains_evaluates_and_translates(sample_dir, tmp_path):
     )
     assert exposure["free_running"]["bleu"] == greedy["test2016_bleu"]
     assert (out / "exposure_bias.png").stat().st_size > 10_000
+    # The docs' collector reads back what evaluate wrote.
+    spec = importlib.util.spec_from_file_location(
+        "collect_runs", ROOT / "docs" / "collect_runs.py"
+    )
+    collect_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collect_runs)
+    (entry,) = collect_runs.collect([out])["models"]
+    assert entry["model"] == "LSTM, no attention"
+    assert entry["bleu"] == greedy["test2016_bleu"]
+    assert entry["bleu_by_length"] == greedy["test2016_bleu_by_length"]
+    norms = collect_runs.encoder_gradients(out, sample_dir)
+    assert len(norms) == collect_runs.WINDOW and min(norms) > 0
 
 
 def test_an_unknown_attention_is_refused_with_the_choices(capsys):
