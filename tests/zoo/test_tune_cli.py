@@ -28,6 +28,9 @@ FIXED_SIZE = {
 QUICK = ["--epochs-per-trial", "1", "--steps-per-epoch", "2", "--no-jit"]
 
 
+TRIALS = 6
+
+
 def summary(folder):
     with open(folder / "summary.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -35,20 +38,20 @@ def summary(folder):
 
 @pytest.fixture(scope="module")
 def search(tmp_path_factory):
-    """Ten trials, as `python -m zoo tune` runs them (each in its own
+    """Six trials, as `python -m zoo tune` runs them (each in its own
     process)."""
     folder = tmp_path_factory.mktemp("tune")
     space = folder / "space.json"
     space.write_text(json.dumps(FIXED_SIZE))
     out = folder / "search"
-    args = ["tune", "vit", "--dataset", "digits", "--max-trials", "10"]
+    args = ["tune", "vit", "--dataset", "digits", "--max-trials", str(TRIALS)]
     assert main([*args, *QUICK, "--space", space, "--out", out]) == 0
     return out
 
 
 def test_search_writes_summary_plot_and_best(search):
     rows = summary(search)
-    assert [r["trial"] for r in rows] == [f"{i:02d}" for i in range(10)]
+    assert [r["trial"] for r in rows] == [f"{i:02d}" for i in range(TRIALS)]
     assert {r["status"] for r in rows} == {"COMPLETED"}
     scores = [float(r["score"]) for r in rows]
     best = json.loads((search / "best.json").read_text())
@@ -63,20 +66,20 @@ def test_search_writes_summary_plot_and_best(search):
     assert best["baseline_value"] == baseline["value"]
     assert baseline["hyperparameters"]["d_model"] == 64  # digits-tiny's
     table = (search / "summary.md").read_text()
-    assert table.count("\n| ") == 12  # header, 10 trials, the preset
+    assert table.count("\n| ") == TRIALS + 2  # header, trials, preset
     assert "| preset |" in table
     assert (search / "trials.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_memory_does_not_grow_from_trial_to_trial(search):
     """Each trial trains in its own process: the search's memory stays
-    flat and every trial peaks at about the same size. (Training ten
-    models in one process grows by about 50 MB each, despite
+    flat and every trial peaks at about the same size. (Training models
+    one after another in one process grows by about 50 MB each, despite
     `keras.backend.clear_session()`.)"""
     rows = summary(search)
     search_rss = [float(r["rss_mb"]) for r in rows]
     trial_peaks = [float(r["trial_peak_rss_mb"]) for r in rows]
-    assert len(search_rss) == 10
+    assert len(search_rss) == TRIALS
     assert max(search_rss) - search_rss[0] < 40
     assert max(trial_peaks) - min(trial_peaks) < 80
 
