@@ -88,9 +88,7 @@ def encoder_gradients(run_dir, data_dir=None):
     from zoo.translation import data as tr_data
 
     run = runs.RunDir(run_dir)
-    record = run.load_finished("seq2seq")
-    model = run.load_model(record)
-    cfg = tasks_config(record)
+    record, cfg, model = run.open("seq2seq")
     sources = tr_data.load_pairs(
         cfg, record["src"], record["tgt"], data_dir or record.get("data_dir")
     )["test2016"][0]
@@ -116,12 +114,6 @@ def encoder_gradients(run_dir, data_dir=None):
     norms = tf.norm(tape.gradient(total, x), axis=-1).numpy().mean(0)
     norms = norms[WINDOW:]
     return [float(f"{v:.4g}") for v in norms]
-
-
-def tasks_config(record):
-    from zoo import tasks
-
-    return tasks.config_class(record["task"])(**record["config"])
 
 
 def main(argv=None):

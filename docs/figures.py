@@ -34,6 +34,14 @@ def _pyplot():
     return plt
 
 
+def _measured(name):
+    """A JSON file of `docs/data/`: numbers measured on the zoo's runs
+    (`docs/collect_runs.py`)."""
+    import json
+
+    return json.loads((ROOT / "docs" / "data" / name).read_text())
+
+
 def _save(fig, path):
     fig.savefig(path, dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
@@ -335,7 +343,6 @@ def gradient_distance(out):
     one self-attention encoder layer, both at initialisation, averaged
     over 32 random sequences of 64 steps; and the trained encoders of the
     zoo's recurrent Multi30k runs, from `docs/data/`."""
-    import json
 
     import keras
     import numpy as np
@@ -368,9 +375,7 @@ def gradient_distance(out):
         ax.semilogy(distance, norms, marker=".", markersize=3, label=label)
     # The same measure on the zoo's trained Multi30k encoders (their
     # forward LSTM over 64 tokens of test text; `docs/collect_runs.py`).
-    trained = json.loads(
-        (ROOT / "docs" / "data" / "trained_lstm_gradients.json").read_text()
-    )
+    trained = _measured("trained_lstm_gradients.json")
     for label, norms in trained["runs"].items():
         steps = np.arange(len(norms))[::-1]
         ax.semilogy(
@@ -388,14 +393,11 @@ def gradient_distance(out):
 def bleu_by_length(out):
     """Test2016 BLEU by source length for the LSTM without attention, the
     LSTM with Bahdanau attention and the Transformer: the zoo's runs,
-    collected by `docs/by_length.py` into `docs/data/`."""
-    import json
+    collected by `docs/collect_runs.py` into `docs/data/`."""
 
     import numpy as np
 
-    data = json.loads(
-        (ROOT / "docs" / "data" / "multi30k_by_length.json").read_text()
-    )
+    data = _measured("multi30k_by_length.json")
     models = data["models"]
     buckets = list(models[0]["bleu_by_length"])
     counts = [models[0]["bleu_by_length"][b]["sentences"] for b in buckets]
@@ -434,13 +436,10 @@ def exposure_bias(out):
     """Token accuracy by position given the reference prefix and given
     the model's own: the zoo's Multi30k Transformer, measured by `zoo
     evaluate --exposure-bias` and collected into `docs/data/`."""
-    import json
 
     from zoo.translation import exposure
 
-    result = json.loads(
-        (ROOT / "docs" / "data" / "exposure_bias.json").read_text()
-    )
+    result = _measured("exposure_bias.json")
     exposure.plot(
         result,
         out / "exposure_bias.png",
